@@ -1,0 +1,51 @@
+# Two commands matter: `make demo` runs the system, `make test` passes the tests.
+# Each installs what it needs on a fresh Debian machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk ffmpeg
+PYTEST_ARGS ?=
+
+.PHONY: demo test serve install install-test debian-test-packages lint clean bench
+
+demo: install
+	$(BIN)/hall demo --data-dir data
+
+serve: install
+	$(BIN)/hall serve --data-dir data
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(VENV)/.installed $@
+
+# The browser tests need Debian's Chromium and a CJK font; installed when we are root.
+debian-test-packages:
+	@if dpkg -s $(DEBIAN_TEST_PACKAGES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBIAN_TEST_PACKAGES); \
+	else echo "not root: install $(DEBIAN_TEST_PACKAGES) yourself for the browser tests"; fi
+
+test: debian-test-packages install-test
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check media_server web_ui tests bench
+	$(BIN)/mypy
+
+bench: install-test
+	$(BIN)/python bench/relay.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

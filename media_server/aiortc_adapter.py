@@ -1,0 +1,444 @@
+"""Every private aiortc and aioice internal this project touches, in one place.
+
+aiortc is pinned (pyproject.toml); `check_internals()` runs at start-up and stops the server with a
+clear message if an upgrade moved any of the names used here. The hook points were found in the
+relay lab (../shared/research/relay-lab/REPORT.md):
+
+- `RTCRtpReceiver._handle_rtp_packet` depayloads, feeds the jitter buffer, and puts complete encoded
+  frames `(codec, JitterFrame)` on `__decoder_queue`. We wrap that queue's `put` to take the frames
+  before any decoding.
+- `RTCRtpReceiver.receive` starts the decoder thread. We defer it: the thread starts only when some
+  consumer asks for decoded pictures (`EncodedFrameTap.start_decoding`).
+- The stock video `JitterBuffer` releases frame n only when frame n+1 begins (+1 frame interval); the
+  audio one prefetches 4 packets (+60-80 ms). We swap in buffers that release at the RTP marker bit
+  and at once.
+- `RTCRtpSender._next_encoded_frame` packetises anything that is not an `av.Frame` with
+  `encoder.pack()`: a track returning `av.Packet` is forwarded as is. `RTCRtpSender._send_keyframe`
+  is what a subscriber's PLI/FIR calls; we route it to the publisher.
+- aioice gathers host candidates on every non-loopback address with OS-chosen ports; we choose the
+  addresses and the port range, and announce 1:1 NAT addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import ipaddress
+import logging
+import queue
+import random
+import socket
+import threading
+import types
+from collections.abc import Callable
+from typing import Any
+
+import aioice.ice
+import aiortc
+import aiortc.rtcicetransport
+import aiortc.rtcrtpreceiver
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_gt
+
+logger = logging.getLogger(__name__)
+
+PINNED_AIORTC = "1.16.0"
+
+
+class AiortcInternalsMoved(RuntimeError):
+    """An aiortc/aioice upgrade moved an internal this server hooks into."""
+
+
+# --------------------------------------------------------------------------- encoded frames
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CodecInfo:
+    """The negotiated codec of a received track, as the rest of the code sees it."""
+
+    kind: str  # "audio" | "video"
+    name: str  # "VP8", "H264", "opus", "PCMU", ...
+    clock_rate: int
+    channels: int | None
+    parameters: dict[str, Any]
+
+    @property
+    def mime_type(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    """One complete encoded frame (VP8, Annex-B H.264, or one audio packet)."""
+
+    data: bytes
+    timestamp: int  # RTP clock units, rebased to start near 0
+    keyframe: bool
+
+
+def is_keyframe(codec_name: str, data: bytes) -> bool:
+    if not data:
+        return False
+    name = codec_name.upper()
+    if name == "VP8":  # RFC 6386 section 9.1: frame tag bit 0 is 0 for a key frame
+        return (data[0] & 0x01) == 0
+    if name == "H264":  # Annex-B from aiortc's depayloader: an IDR slice or an SPS starts a keyframe
+        start = 0
+        while True:
+            start = data.find(b"\x00\x00\x01", start)
+            if start < 0 or start + 3 >= len(data):
+                return False
+            if data[start + 3] & 0x1F in (5, 7):
+                return True
+            start += 3
+    return True  # audio frames decode on their own
+
+
+class MarkerJitterBuffer(JitterBuffer):
+    """Releases a video frame as soon as its packets up to the RTP marker bit are all present.
+
+    The stock buffer waits for the next frame's first packet, which adds one frame interval
+    (33 ms at 30 fps, measured in the relay lab). A frame whose marker was lost falls back to the
+    stock rule (released when the next timestamp begins).
+    """
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        packets: list[RtpPacket] = []
+        timestamp: int | None = None
+        assert self._origin is not None
+        for count in range(self.capacity):
+            packet = self._packets[(self._origin + count) % self._capacity]
+            if packet is None:
+                return None
+            if timestamp is None:
+                timestamp = packet.timestamp
+            elif packet.timestamp != timestamp:
+                self.remove(count)
+                return JitterFrame(b"".join(p._data for p in packets), timestamp)  # type: ignore[attr-defined]
+            packets.append(packet)
+            if packet.marker:
+                self.remove(count + 1)
+                return JitterFrame(b"".join(p._data for p in packets), timestamp)  # type: ignore[attr-defined]
+        return None
+
+
+class ImmediateAudioBuffer(JitterBuffer):
+    """Releases each audio packet at once (one packet is one frame); late packets are dropped.
+
+    The stock audio buffer prefetches 4 packets, 60-80 ms of added delay on a forwarded voice.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(capacity=16)
+        self._last_sequence: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        if self._last_sequence is not None and not uint16_gt(packet.sequence_number, self._last_sequence):
+            return False, None
+        self._last_sequence = packet.sequence_number
+        return False, JitterFrame(packet._data, packet.timestamp)  # type: ignore[attr-defined]
+
+
+class _DeferredDecoderThread(threading.Thread):
+    """Stands in for the receiver's decoder thread: it starts only when pictures are wanted."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.daemon = True
+        self.start_requested = False
+
+    def start(self) -> None:  # called by RTCRtpReceiver.receive()
+        self.start_requested = True
+
+    def start_now(self) -> None:
+        if not self.is_alive() and self.ident is None:
+            super().start()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.ident is not None:
+            super().join(timeout)
+
+
+_deferred_threading = types.SimpleNamespace(Thread=_DeferredDecoderThread)
+
+
+class EncodedFrameTap:
+    """Takes complete encoded frames from a remote track's receiver before they are decoded.
+
+    Install it from the peer connection's "track" event, before RTP flows. `on_frame` runs on the
+    event loop for every frame; `on_end` once when the receiver stops.
+    """
+
+    def __init__(
+        self,
+        receiver: RTCRtpReceiver,
+        on_frame: Callable[[CodecInfo, EncodedFrame], None],
+        on_end: Callable[[], None],
+    ) -> None:
+        self._receiver = receiver
+        self._on_frame = on_frame
+        self._on_end = on_end
+        self._decoding = False
+        self._ended = False
+        self._codec: CodecInfo | None = None
+        kind = receiver.track.kind
+        receiver._RTCRtpReceiver__jitter_buffer = (  # type: ignore[attr-defined]
+            MarkerJitterBuffer(capacity=512, is_video=True) if kind == "video" else ImmediateAudioBuffer()
+        )
+        decoder_queue: queue.Queue[Any] = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
+        self._decoder_put = decoder_queue.put
+        decoder_queue.put = self._put  # type: ignore[method-assign]
+        original_receive = receiver.receive
+
+        async def receive_with_deferred_decoder(parameters: Any) -> None:
+            # receive() has no await: the module swap is seen by this call only.
+            aiortc.rtcrtpreceiver.threading = _deferred_threading  # type: ignore[attr-defined]
+            try:
+                await original_receive(parameters)
+            finally:
+                aiortc.rtcrtpreceiver.threading = threading  # type: ignore[attr-defined]
+
+        receiver.receive = receive_with_deferred_decoder  # type: ignore[method-assign]
+
+    @property
+    def decoder_running(self) -> bool:
+        thread = self._receiver._RTCRtpReceiver__decoder_thread  # type: ignore[attr-defined]
+        return thread is not None and thread.is_alive()
+
+    def start_decoding(self) -> None:
+        """Start the receiver's decoder: decoded frames then come from `receiver.track.recv()`."""
+        thread = self._receiver._RTCRtpReceiver__decoder_thread  # type: ignore[attr-defined]
+        if isinstance(thread, _DeferredDecoderThread):
+            thread.start_now()
+        self._decoding = True
+
+    def request_keyframe(self) -> bool:
+        """Send a PLI to the publisher; False when no media has arrived yet."""
+        sources = self._receiver.getSynchronizationSources()
+        if not sources:
+            return False
+        task = asyncio.ensure_future(self._receiver._send_rtcp_pli(sources[0].source))
+        task.add_done_callback(_log_task_error)
+        return True
+
+    def _put(self, item: Any) -> None:
+        if item is None:  # the receiver is stopping
+            self._decoder_put(None)
+            if not self._ended:
+                self._ended = True
+                self._on_end()
+            return
+        codec, jitter_frame = item
+        if self._codec is None or self._codec.name != codec.name:
+            self._codec = codec_info(codec)
+        if self._decoding:
+            self._decoder_put(item)
+        data = jitter_frame.data
+        self._on_frame(self._codec, EncodedFrame(data, jitter_frame.timestamp, is_keyframe(codec.name, data)))
+
+
+def codec_info(codec: Any) -> CodecInfo:
+    kind, name = codec.mimeType.split("/", 1)
+    return CodecInfo(kind, name, codec.clockRate, codec.channels, dict(codec.parameters))
+
+
+def route_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -> None:
+    """Send a subscriber's PLI/FIR to `request` (the publisher's throttled keyframe request)."""
+    sender._send_keyframe = request  # type: ignore[method-assign]
+
+
+def _log_task_error(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("keyframe request failed: %s", task.exception())
+
+
+# --------------------------------------------------------------------------- ICE networking
+
+
+@dataclasses.dataclass(frozen=True)
+class IcePolicy:
+    interfaces: tuple[str, ...] = ()
+    port_range: tuple[int, int] | None = None
+    advertised_addresses: tuple[str, ...] = ()
+
+
+_policy = IcePolicy()
+
+
+class HallIceConnection(aioice.ice.Connection):
+    """aioice's Connection with chosen interfaces, a UDP port range and 1:1 NAT addresses."""
+
+    async def get_component_candidates(
+        self, component: int, addresses: list[str], timeout: int = 5
+    ) -> list[aioice.ice.Candidate]:
+        policy = _policy
+        if policy.interfaces:
+            addresses = list(policy.interfaces)
+        if policy.port_range is None:
+            candidates = await super().get_component_candidates(component, addresses, timeout)
+        else:
+            candidates = await self._candidates_in_range(component, addresses, policy.port_range, timeout)
+        for public in policy.advertised_addresses:
+            version = ipaddress.ip_address(public).version
+            for local in [c for c in candidates if c.type == "host"]:
+                if ipaddress.ip_address(local.host).version == version and local.host != public:
+                    candidates.append(
+                        aioice.ice.Candidate(
+                            foundation=aioice.ice.candidate_foundation("host", "udp", public),
+                            component=component,
+                            transport="udp",
+                            priority=local.priority + 1,
+                            host=public,
+                            port=local.port,
+                            type="host",
+                        )
+                    )
+        return candidates
+
+    async def _candidates_in_range(
+        self, component: int, addresses: list[str], port_range: tuple[int, int], timeout: int
+    ) -> list[aioice.ice.Candidate]:
+        loop = asyncio.get_running_loop()
+        candidates: list[aioice.ice.Candidate] = []
+        protocols: list[aioice.ice.StunProtocol] = []
+        for address in addresses:
+            bound = await _bind_in_range(loop, lambda: aioice.ice.StunProtocol(self), address, port_range)
+            if bound is None:
+                logger.error("%s: no free UDP port in %d-%d", address, *port_range)
+                continue
+            protocol, port = bound
+            protocol.local_candidate = aioice.ice.Candidate(
+                foundation=aioice.ice.candidate_foundation("host", "udp", address),
+                component=component,
+                transport="udp",
+                priority=aioice.ice.candidate_priority(component, "host"),
+                host=address,
+                port=port,
+                type="host",
+            )
+            candidates.append(protocol.local_candidate)
+            protocols.append(protocol)
+        self._protocols += protocols
+        tasks = []
+        if self.stun_server:
+            for protocol in protocols:
+                if ipaddress.ip_address(protocol.local_candidate.host).version == 4:
+                    tasks.append(
+                        asyncio.create_task(aioice.ice.server_reflexive_candidate(protocol, self.stun_server))
+                    )
+        if self.turn_server:  # relayed candidates use their own socket: let aioice gather them
+            tasks.append(asyncio.create_task(self._relayed_only(component, timeout)))
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in done:
+                if task.exception() is None:
+                    result = task.result()
+                    if isinstance(result, list):
+                        candidates.extend(result)
+                    else:
+                        candidates.append(result)
+            for task in pending:
+                task.cancel()
+        return candidates
+
+    async def _relayed_only(self, component: int, timeout: int) -> list[aioice.ice.Candidate]:
+        stun_server, self.stun_server = self.stun_server, None
+        try:
+            return await super().get_component_candidates(component, [], timeout)
+        finally:
+            self.stun_server = stun_server
+
+
+async def _bind_in_range(
+    loop: asyncio.AbstractEventLoop,
+    factory: Callable[[], aioice.ice.StunProtocol],
+    address: str,
+    port_range: tuple[int, int],
+) -> tuple[aioice.ice.StunProtocol, int] | None:
+    low, high = port_range
+    ports = list(range(low, high + 1))
+    random.shuffle(ports)  # spread sessions over the range, as Janus and LiveKit do
+    for port in ports:
+        try:
+            transport, protocol = await loop.create_datagram_endpoint(factory, local_addr=(address, port))
+        except OSError:
+            continue
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, aioice.turn.UDP_SOCKET_BUFFER_SIZE)
+        return protocol, port
+    return None
+
+
+def configure_ice(
+    *,
+    interfaces: list[str],
+    port_range: tuple[int, int] | None,
+    advertised_addresses: list[str],
+    consent_interval: float,
+    consent_failures: int,
+) -> None:
+    """Apply the node's ICE networking to every peer connection this process creates."""
+    global _policy
+    _policy = IcePolicy(tuple(interfaces), port_range, tuple(advertised_addresses))
+    aiortc.rtcicetransport.Connection = HallIceConnection  # type: ignore[attr-defined,misc]
+    # RFC 7675 consent freshness: how long a vanished peer keeps its session.
+    aioice.ice.CONSENT_INTERVAL = consent_interval  # type: ignore[assignment]
+    aioice.ice.CONSENT_FAILURES = consent_failures
+
+
+# --------------------------------------------------------------------------- start-up self-check
+
+
+def check_internals() -> None:
+    """Raise AiortcInternalsMoved, naming what moved, if this aiortc no longer has our hook points."""
+    problems: list[str] = []
+
+    def need(condition: bool, what: str) -> None:
+        if not condition:
+            problems.append(what)
+
+    need(hasattr(RTCRtpReceiver, "_send_rtcp_pli"), "RTCRtpReceiver._send_rtcp_pli")
+    need(hasattr(RTCRtpSender, "_send_keyframe"), "RTCRtpSender._send_keyframe")
+    need(hasattr(RTCRtpSender, "_next_encoded_frame"), "RTCRtpSender._next_encoded_frame")
+    need(hasattr(aiortc.rtcrtpreceiver, "threading"), "aiortc.rtcrtpreceiver.threading")
+    need(hasattr(aiortc.rtcicetransport, "Connection"), "aiortc.rtcicetransport.Connection")
+    for name in ("_remove_frame", "_packets", "_origin", "remove", "capacity"):
+        need(hasattr(JitterBuffer(capacity=16), name), f"JitterBuffer.{name}")
+    for name in ("CONSENT_INTERVAL", "CONSENT_FAILURES", "StunProtocol", "Candidate",
+                 "candidate_foundation", "candidate_priority", "server_reflexive_candidate"):
+        need(hasattr(aioice.ice, name), f"aioice.ice.{name}")
+    need(hasattr(aioice.ice.Connection, "get_component_candidates"), "aioice Connection.get_component_candidates")
+    try:
+        receive_source = inspect.getsource(RTCRtpReceiver.receive)
+        handle_source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+        send_source = inspect.getsource(RTCRtpSender._next_encoded_frame)
+        gather_source = inspect.getsource(aioice.ice.Connection.get_component_candidates)
+    except (OSError, TypeError, AttributeError) as exc:
+        problems.append(f"source of the hooked methods ({exc})")
+    else:
+        need("threading.Thread(" in receive_source and "await" not in receive_source,
+             "RTCRtpReceiver.receive starting the decoder thread without awaiting")
+        need("self.__decoder_queue.put((codec, encoded_frame))" in handle_source,
+             "RTCRtpReceiver._handle_rtp_packet putting (codec, frame) on __decoder_queue")
+        need("self.__jitter_buffer.add(packet)" in handle_source, "RTCRtpReceiver.__jitter_buffer")
+        need(".pack(data)" in send_source, "RTCRtpSender packing pre-encoded packets")
+        need("self._protocols" in gather_source, "aioice Connection._protocols")
+    try:
+        probe = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))  # type: ignore[arg-type]
+        for name in ("__decoder_queue", "__jitter_buffer", "__decoder_thread"):
+            need(hasattr(probe, "_RTCRtpReceiver" + name), f"RTCRtpReceiver.{name}")
+    except Exception as exc:  # any failure here means the constructor changed shape
+        problems.append(f"RTCRtpReceiver construction ({exc!r})")
+    if problems:
+        raise AiortcInternalsMoved(
+            f"aiortc {aiortc.__version__} (pinned {PINNED_AIORTC}) moved internals the forwarder hooks into: "
+            + ", ".join(problems)
+            + ". Reinstall aiortc==" + PINNED_AIORTC + " or update media_server/aiortc_adapter.py."
+        )
+    if aiortc.__version__ != PINNED_AIORTC:
+        logger.warning("aiortc %s is not the pinned %s; hook points checked and present",
+                       aiortc.__version__, PINNED_AIORTC)

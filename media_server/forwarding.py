@@ -1,0 +1,205 @@
+"""Selective forwarding: one publisher's encoded frames to every subscriber, never decoded.
+
+A `TrackForwarder` exists per published track. It wraps each encoded frame once in an `av.Packet`
+and hands that same packet to every `ForwardedTrack`; aiortc's sender re-packetises it for that
+subscriber (see aiortc_adapter). New and overflowed subscribers wait for a keyframe, and their
+keyframe requests, with every subscriber's PLI/FIR, become one throttled request to the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import fractions
+import logging
+import time
+from collections.abc import Callable
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from media_server.aiortc_adapter import CodecInfo, EncodedFrame
+from media_server.stats import MediaStats
+
+logger = logging.getLogger(__name__)
+
+
+class KeyframeRequester:
+    """Coalesces keyframe requests: at most one per `interval`, none lost.
+
+    A request inside the quiet interval is remembered and sent when the interval ends, so a
+    subscriber that asks during another's cool-down still gets its keyframe.
+    """
+
+    def __init__(self, send: Callable[[], bool], interval: float, stats: MediaStats) -> None:
+        self._send = send
+        self._interval = interval
+        self._stats = stats
+        self._last_sent = -float("inf")
+        self._pending: asyncio.TimerHandle | None = None
+        self.requests_received = 0
+        self.requests_sent = 0
+
+    def request(self) -> None:
+        self.requests_received += 1
+        if self._pending is not None:
+            return
+        wait = self._last_sent + self._interval - time.monotonic()
+        if wait <= 0:
+            self._fire()
+        else:
+            self._pending = asyncio.get_running_loop().call_later(wait, self._fire)
+
+    def _fire(self) -> None:
+        self._pending = None
+        if self._send():
+            self._last_sent = time.monotonic()
+            self.requests_sent += 1
+            self._stats.keyframe_requests += 1
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """A subscriber's copy of a published track: `recv()` returns encoded `av.Packet`s.
+
+    Its queue is bounded: a subscriber that falls behind drops what it has queued and resumes at the
+    next keyframe, rather than growing memory and delay.
+    """
+
+    def __init__(self, forwarder: TrackForwarder, kind: str, max_frames: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self._forwarder = forwarder
+        self._queue: collections.deque[av.Packet | None] = collections.deque()
+        self._max_frames = max_frames
+        self._waiter: asyncio.Future[None] | None = None
+        self.waiting_for_keyframe = kind == "video"
+        self.frames_sent = 0
+        self.bytes_sent = 0
+        self.frames_dropped = 0
+
+    def offer(self, packet: av.Packet, size: int, keyframe: bool) -> bool:
+        """Queue a packet; returns False when this subscriber needs a keyframe first."""
+        if self.waiting_for_keyframe:
+            if not keyframe:
+                return False
+            self.waiting_for_keyframe = False
+        if len(self._queue) >= self._max_frames:
+            self.frames_dropped += len(self._queue)
+            self._forwarder.stats.dropped_frames += len(self._queue)
+            self._queue.clear()
+            if self.kind == "video":
+                self.waiting_for_keyframe = not keyframe
+                if not keyframe:
+                    return False
+        self._queue.append(packet)
+        self._wake()
+        return True
+
+    def end(self) -> None:
+        self._queue.append(None)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        while not self._queue:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        packet = self._queue.popleft()
+        if packet is None:
+            self.stop()
+            raise MediaStreamError
+        self.frames_sent += 1
+        self.bytes_sent += packet.size
+        stats = self._forwarder.stats
+        stats.forwarded_frames += 1
+        stats.forwarded_bytes += packet.size
+        return packet
+
+    def stop(self) -> None:
+        super().stop()
+        self._wake()
+        self._forwarder.unsubscribe(self)
+
+
+class TrackForwarder:
+    """Fans one published track out to its subscribers as encoded frames."""
+
+    def __init__(
+        self,
+        kind: str,
+        request_keyframe: Callable[[], bool],
+        stats: MediaStats,
+        *,
+        queue_frames: int = 60,
+        keyframe_interval: float = 0.5,
+    ) -> None:
+        self.kind = kind
+        self.stats = stats
+        self.codec: CodecInfo | None = None
+        self.tracks: set[ForwardedTrack] = set()
+        self.keyframes = KeyframeRequester(request_keyframe, keyframe_interval, stats)
+        self._queue_frames = queue_frames
+        self._time_base: fractions.Fraction | None = None
+        self.frames_in = 0
+        self.keyframes_in = 0
+        self.bytes_in = 0
+        self.last_frame_at: float | None = None
+        self.ended = False
+
+    def push(self, codec: CodecInfo, frame: EncodedFrame) -> None:
+        if self._time_base is None or self.codec is None or self.codec.name != codec.name:
+            self.set_codec(codec)
+        self.frames_in += 1
+        self.bytes_in += len(frame.data)
+        self.keyframes_in += frame.keyframe
+        self.last_frame_at = time.monotonic()
+        if not self.tracks:
+            return
+        packet = av.Packet(frame.data)
+        packet.pts = frame.timestamp
+        packet.time_base = self._time_base
+        size = len(frame.data)
+        needs_keyframe = False
+        for track in self.tracks:
+            if not track.offer(packet, size, frame.keyframe):
+                needs_keyframe = True
+        if needs_keyframe:
+            self.keyframes.request()
+
+    def set_codec(self, codec: CodecInfo) -> None:
+        self.codec = codec
+        self._time_base = fractions.Fraction(1, codec.clock_rate)
+
+    def subscribe(self) -> ForwardedTrack:
+        if self.ended:
+            raise RuntimeError("track already ended")
+        track = ForwardedTrack(self, self.kind, self._queue_frames)
+        self.tracks.add(track)
+        self.stats.subscriptions += 1
+        if self.kind == "video":
+            self.keyframes.request()
+        return track
+
+    def unsubscribe(self, track: ForwardedTrack) -> None:
+        if track in self.tracks:
+            self.tracks.discard(track)
+            self.stats.subscriptions -= 1
+
+    def end(self) -> None:
+        """The publisher's track ended: end every subscriber's copy."""
+        if self.ended:
+            return
+        self.ended = True
+        self.keyframes.close()
+        for track in list(self.tracks):
+            track.end()

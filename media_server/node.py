@@ -1,0 +1,296 @@
+"""The media node: rooms, and the peer connections that publish into them and subscribe from them."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Literal
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+from media_server import aiortc_adapter, sdp
+from media_server.aiortc_adapter import CodecInfo, EncodedFrameTap
+from media_server.errors import (
+    NegotiationFailed,
+    NothingToSubscribe,
+    ParticipantNotFound,
+    RoomClosed,
+    RoomFull,
+    RoomNotFound,
+    SessionNotFound,
+)
+from media_server.forwarding import TrackForwarder
+from media_server.rooms import Participant, Publication, Room, RoomEvent, Subscription, new_id
+from media_server.settings import MediaSettings
+from media_server.stats import MediaStats
+
+logger = logging.getLogger(__name__)
+
+SessionPurpose = Literal["publish", "subscribe"]
+
+
+@dataclasses.dataclass(eq=False)
+class PeerSession:
+    """One peer connection: a participant publishing, or subscribing to another participant."""
+
+    id: str
+    purpose: SessionPurpose
+    participant: Participant
+    pc: RTCPeerConnection
+    answer_sdp: str = ""
+    source: Participant | None = None  # for subscriptions: whose media
+    taps: list[EncodedFrameTap] = dataclasses.field(default_factory=list)
+    closed: bool = False
+
+
+class MediaNode:
+    """Owns rooms and peer sessions. One per process; `close()` releases every socket and task."""
+
+    def __init__(self, settings: MediaSettings) -> None:
+        self.settings = settings
+        self.stats = MediaStats()
+        self.rooms: dict[str, Room] = {}
+        self.sessions: dict[str, PeerSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        aiortc_adapter.check_internals()
+        aiortc_adapter.configure_ice(
+            interfaces=settings.interfaces,
+            port_range=settings.port_range,
+            advertised_addresses=settings.advertised_addresses,
+            consent_interval=settings.ice_consent_interval,
+            consent_failures=settings.ice_consent_failures,
+        )
+
+    # ------------------------------------------------------------------ rooms and participants
+
+    def open_room(self, room_id: str, *, opened_by: str) -> Room:
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = Room(room_id, opened_by=opened_by, max_participants=self.settings.max_participants_per_room)
+            self.rooms[room_id] = room
+            logger.info("%s: room opened by %s", room_id, opened_by)
+        return room
+
+    def room(self, room_id: str) -> Room:
+        room = self.rooms.get(room_id)
+        if room is None:
+            raise RoomNotFound(f"room {room_id} does not exist")
+        return room
+
+    async def close_room(self, room_id: str) -> None:
+        room = self.room(room_id)
+        room.closed = True
+        for participant in list(room.participants.values()):
+            await self.leave(participant)
+        room.emit(RoomEvent("room_closed", room_id))
+        self.rooms.pop(room_id, None)
+        logger.info("%s: room closed", room_id)
+
+    def join(self, room_id: str, *, name: str, role: str, may_open: bool, transient: bool = False) -> Participant:
+        room = self.rooms.get(room_id)
+        if room is None:
+            if not may_open:
+                raise RoomNotFound(f"room {room_id} is not open")
+            room = self.open_room(room_id, opened_by=name)
+        if room.closed:
+            raise RoomClosed(f"room {room_id} is closed")
+        if len(room.participants) >= room.max_participants:
+            raise RoomFull(f"room {room_id} is full ({room.max_participants} participants)")
+        participant = Participant(new_id("PA"), room, name=name, role=role, transient=transient)
+        room.participants[participant.id] = participant
+        room.emit(RoomEvent("participant_joined", room_id, participant=participant.info()))
+        logger.info("%s: participant %s joined as %s", room_id, participant.id, role)
+        return participant
+
+    def participant(self, room_id: str, participant_id: str) -> Participant:
+        participant = self.room(room_id).participants.get(participant_id)
+        if participant is None:
+            raise ParticipantNotFound(f"participant {participant_id} is not in room {room_id}")
+        return participant
+
+    async def leave(self, participant: Participant) -> None:
+        room = participant.room
+        if room.participants.pop(participant.id, None) is None:
+            return
+        for session in [s for s in self.sessions.values() if s.participant is participant]:
+            await self._close_session(session, leave_if_transient=False)
+        room.emit(RoomEvent("participant_left", room.id, participant=participant.info()))
+        logger.info("%s: participant %s left", room.id, participant.id)
+
+    def set_muted(self, participant: Participant, *, audio: bool | None, video: bool | None) -> None:
+        if audio is not None:
+            participant.audio_muted = audio
+        if video is not None:
+            participant.video_muted = video
+        participant.room.emit(RoomEvent("participant_updated", participant.room.id, participant=participant.info()))
+
+    # ------------------------------------------------------------------ publishing
+
+    async def publish(self, participant: Participant, offer_sdp: str) -> PeerSession:
+        """Answer a publisher's offer; its tracks become publications forwarded to subscribers."""
+        offer = sdp.check_offer(offer_sdp, "publish", max_bytes=self.settings.max_sdp_bytes)
+        if participant.publications:
+            raise NegotiationFailed(f"participant {participant.id} already publishes; end that session first")
+        pc = self._new_pc()
+        session = PeerSession(new_id("PS"), "publish", participant, pc)
+        codecs: dict[str, CodecInfo] = {}
+        for media in offer.media:
+            preferences = sdp.publish_preferences(media.codecs, media.kind, self.settings.preferred_video_codec)
+            transceiver = pc.addTransceiver(media.kind, direction="recvonly")
+            transceiver.setCodecPreferences(preferences)
+            capability = preferences[0]
+            kind, name = capability.mimeType.split("/", 1)
+            codecs[kind] = CodecInfo(kind, name, capability.clockRate, capability.channels, dict(capability.parameters))
+
+        @pc.on("track")
+        def on_track(track: object) -> None:
+            transceiver = _transceiver_of(pc, track)
+            self._add_publication(session, transceiver, codecs[transceiver.kind])
+
+        await self._negotiate(session, offer.sdp)
+        logger.info("%s: participant %s publishes %s", participant.room.id, participant.id,
+                    ", ".join(p.forwarder.codec.name for p in participant.publications.values() if p.forwarder.codec))
+        return session
+
+    def _add_publication(self, session: PeerSession, transceiver: RTCRtpTransceiver, codec: CodecInfo) -> None:
+        participant = session.participant
+        tap: EncodedFrameTap | None = None
+
+        def request_keyframe() -> bool:
+            return tap.request_keyframe() if tap is not None else False
+
+        forwarder = TrackForwarder(
+            transceiver.kind, request_keyframe, self.stats,
+            queue_frames=self.settings.subscriber_queue_frames,
+            keyframe_interval=self.settings.keyframe_request_interval,
+        )
+        forwarder.set_codec(codec)
+        tap = EncodedFrameTap(transceiver.receiver, forwarder.push, forwarder.end)
+        session.taps.append(tap)
+        publication = Publication(new_id("TR"), participant, transceiver.kind, forwarder)
+        participant.publications[transceiver.kind] = publication
+        participant.room.emit(
+            RoomEvent("track_published", participant.room.id, participant=participant.info(), publication=publication.info())
+        )
+
+    # ------------------------------------------------------------------ subscribing
+
+    async def subscribe(self, subscriber: Participant, source_id: str, offer_sdp: str) -> PeerSession:
+        """Answer a subscriber's offer with the source participant's media, forwarded as encoded."""
+        offer = sdp.check_offer(offer_sdp, "subscribe", max_bytes=self.settings.max_sdp_bytes)
+        source = self.participant(subscriber.room.id, source_id)
+        if not source.publications:
+            raise NothingToSubscribe(f"participant {source_id} publishes nothing yet")
+        plan: list[tuple[str, Publication | None, list]] = []
+        for media in offer.media:
+            publication = source.publications.get(media.kind)
+            if publication is None or publication.forwarder.codec is None:
+                plan.append((media.kind, None, []))
+                continue
+            plan.append((media.kind, publication, sdp.subscribe_preferences(media.codecs, publication.forwarder.codec)))
+        pc = self._new_pc()
+        session = PeerSession(new_id("SS"), "subscribe", subscriber, pc, source=source)
+        for kind, publication, preferences in plan:
+            if publication is None:
+                pc.addTransceiver(kind, direction="inactive")
+                continue
+            track = publication.forwarder.subscribe()
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            transceiver.setCodecPreferences(preferences)
+            aiortc_adapter.route_keyframe_requests(transceiver.sender, publication.forwarder.keyframes.request)
+            subscription = Subscription(new_id("SU"), subscriber, publication)
+            subscriber.subscriptions[subscription.id] = subscription
+        await self._negotiate(session, offer.sdp)
+        logger.info("%s: participant %s subscribes to %s", subscriber.room.id, subscriber.id, source.id)
+        return session
+
+    # ------------------------------------------------------------------ sessions
+
+    def session(self, session_id: str) -> PeerSession:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise SessionNotFound(f"session {session_id} does not exist")
+        return session
+
+    async def end_session(self, session_id: str) -> None:
+        await self._close_session(self.session(session_id), leave_if_transient=True)
+
+    def _new_pc(self) -> RTCPeerConnection:
+        ice_servers = []
+        if self.settings.server_uses_ice_servers:
+            ice_servers = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+                           for s in self.settings.ice_servers]
+        self.stats.peer_connections += 1
+        return RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+
+    async def _negotiate(self, session: PeerSession, offer_sdp: str) -> None:
+        pc = session.pc
+        self.sessions[session.id] = session
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            logger.debug("%s: session %s is %s", session.participant.room.id, session.id, pc.connectionState)
+            if pc.connectionState in ("failed", "closed") and not session.closed:
+                self._spawn(self._close_session(session, leave_if_transient=True))
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc raises ValueError, OperationError and more on a bad offer
+            logger.warning("%s: session %s negotiation failed: %s", session.participant.room.id, session.id, exc)
+            await self._close_session(session, leave_if_transient=True)
+            raise NegotiationFailed(f"the offer could not be negotiated: {exc}") from None
+        session.answer_sdp = pc.localDescription.sdp
+
+    async def _close_session(self, session: PeerSession, *, leave_if_transient: bool) -> None:
+        if session.closed:
+            return
+        session.closed = True
+        self.sessions.pop(session.id, None)
+        participant = session.participant
+        room = participant.room
+        if session.purpose == "publish":
+            for publication in list(participant.publications.values()):
+                participant.publications.pop(publication.kind, None)
+                publication.forwarder.end()
+                room.emit(RoomEvent("track_unpublished", room.id, participant=participant.info(),
+                                    publication=publication.info()))
+            # Subscribers of this publisher have nothing left to receive.
+            for other in [s for s in self.sessions.values() if s.source is participant]:
+                await self._close_session(other, leave_if_transient=True)
+        else:
+            for sub_id in [k for k, s in participant.subscriptions.items()
+                           if session.source is not None and s.publication.participant is session.source]:
+                participant.subscriptions.pop(sub_id, None)
+        await session.pc.close()
+        self.stats.peer_connections -= 1
+        logger.info("%s: session %s (%s) of %s ended", room.id, session.id, session.purpose, participant.id)
+        if leave_if_transient and participant.transient and participant.id in room.participants:
+            await self.leave(participant)
+
+    def _spawn(self, coroutine: object) -> None:
+        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("session clean-up failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        for room_id in list(self.rooms):
+            await self.close_room(room_id)
+        for session in list(self.sessions.values()):
+            await self._close_session(session, leave_if_transient=False)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _transceiver_of(pc: RTCPeerConnection, track: object) -> RTCRtpTransceiver:
+    for transceiver in pc.getTransceivers():
+        if transceiver.receiver.track is track:
+            return transceiver
+    raise NegotiationFailed("a track arrived without its transceiver")

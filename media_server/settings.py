@@ -1,0 +1,74 @@
+"""The media section of the settings tree: networking, limits and forwarding knobs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class IceServer(BaseModel):
+    """A STUN or TURN server handed to clients (and optionally used by the server itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(description="stun:, turn: or turns: URLs, e.g. turn:turn.example.cn:3478")
+    username: str | None = Field(default=None, description="TURN username")
+    credential: str | None = Field(default=None, description="TURN password (never logged)")
+
+
+class MediaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    udp_port_min: int = Field(
+        default=0, ge=0, le=65535,
+        description="lowest UDP port for media; 0 with udp_port_max 0 lets the OS choose",
+    )
+    udp_port_max: int = Field(default=0, ge=0, le=65535, description="highest UDP port for media")
+    interfaces: list[str] = Field(
+        default_factory=list,
+        description="IP addresses to gather host candidates on; empty means every non-loopback one",
+    )
+    advertised_addresses: list[str] = Field(
+        default_factory=list,
+        description="public addresses announced as host candidates for 1:1 NAT (like Janus nat_1_1_mapping)",
+    )
+    ice_servers: list[IceServer] = Field(
+        default_factory=list, description="STUN/TURN servers handed to browsers and WHIP/WHEP clients",
+    )
+    server_uses_ice_servers: bool = Field(
+        default=False, description="also gather server-reflexive/relayed candidates on the server",
+    )
+    ice_consent_interval: float = Field(
+        default=5.0, gt=0, le=60,
+        description="seconds between ICE consent checks (RFC 7675); a vanished peer is dropped after"
+        " interval x failures",
+    )
+    ice_consent_failures: int = Field(default=6, ge=1, le=100, description="missed consent checks before a peer is dropped")
+    max_participants_per_room: int = Field(default=32, ge=1, le=1000, description="a full room refuses joins")
+    subscriber_queue_frames: int = Field(
+        default=60, ge=2, le=1000,
+        description="frames queued per subscriber before it skips to the next keyframe",
+    )
+    keyframe_request_interval: float = Field(
+        default=0.5, ge=0.05, le=10,
+        description="seconds between keyframe requests (PLI) sent to one publisher",
+    )
+    max_sdp_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024, description="largest SDP accepted")
+    preferred_video_codec: Literal["VP8", "H264"] = Field(
+        default="VP8", description="codec chosen when a publisher offers several",
+    )
+
+    @model_validator(mode="after")
+    def _port_range(self) -> MediaSettings:
+        if (self.udp_port_min == 0) != (self.udp_port_max == 0):
+            raise ValueError("set both udp_port_min and udp_port_max, or neither")
+        if self.udp_port_min > self.udp_port_max:
+            raise ValueError("udp_port_min is above udp_port_max")
+        return self
+
+    @property
+    def port_range(self) -> tuple[int, int] | None:
+        if self.udp_port_min == 0:
+            return None
+        return (self.udp_port_min, self.udp_port_max)

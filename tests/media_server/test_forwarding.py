@@ -1,0 +1,85 @@
+"""Selective forwarding with real aiortc peers over loopback and real VP8/H.264/Opus codecs."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from media_server import MediaNode, MediaSettings
+from media_tools import Publisher, Subscriber, luma, psnr
+
+
+@pytest.fixture
+async def node():
+    node = MediaNode(MediaSettings(interfaces=["127.0.0.1"]))
+    yield node
+    await node.close()
+
+
+async def publish(node: MediaNode, room: str = "r1", codec: str = "video/VP8") -> tuple[Publisher, str]:
+    publisher = Publisher(video_codec=codec)
+    participant = node.join(room, name="发布者", role="staff", may_open=True)
+    session = await node.publish(participant, await publisher.offer())
+    await publisher.accept(session.answer_sdp)
+    return publisher, participant.id
+
+
+async def subscribe(node: MediaNode, source_id: str, room: str = "r1", **kwargs) -> Subscriber:
+    subscriber = Subscriber(**kwargs)
+    participant = node.join(room, name="观众", role="observer", may_open=False, transient=True)
+    session = await node.subscribe(participant, source_id, await subscriber.offer())
+    await subscriber.accept(session.answer_sdp)
+    return subscriber
+
+
+@pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
+async def test_every_subscriber_decodes_the_publishers_frames(node, codec):
+    publisher, source = await publish(node, codec=codec)
+    subscribers = [await subscribe(node, source) for _ in range(3)]
+    for s in subscribers:
+        s.keep_frames = 40
+    try:
+        for s in subscribers:
+            await s.wait_frames(45)
+        for s in subscribers:
+            # Counters arrive in order, with no more than a frame or two missing at the join.
+            assert s.counters == sorted(s.counters)
+            assert s.counters[-1] - s.counters[0] <= len(s.counters) + 2
+            # The picture is the publisher's, within codec loss.
+            frame = s.frames[-1]
+            counter = s.counters[len(s.frames) - 1]
+            assert psnr(luma(frame), publisher.video.reference(counter)) > 30
+            assert s.audio_frames > 20 and s.audio_peak > 2000  # the tone arrived, not silence
+        publication = node.participant("r1", source).publications["video"]
+        assert publication.forwarder.codec.name == codec.split("/")[1]
+        # Nothing was decoded on the server: its receivers never started a decoder thread.
+        for session in node.sessions.values():
+            for tap in session.taps:
+                assert not tap.decoder_running
+        decoders = [t for t in threading.enumerate() if t.name.endswith("-decoder") and t.is_alive()]
+        assert len(decoders) == 2 * len(subscribers)  # only the subscribers' own audio and video
+    finally:
+        for s in subscribers:
+            await s.close()
+        await publisher.close()
+
+
+async def test_late_subscriber_gets_a_picture_within_a_second(node):
+    publisher, source = await publish(node)
+    early = await subscribe(node, source)
+    await early.wait_frames(10)
+    await asyncio.sleep(1.5)  # well past the first keyframe
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    late = await subscribe(node, source)
+    try:
+        await late.wait_frames(1, timeout=5)
+        assert late.first_frame_at - started < 1.0
+        forwarder = node.participant("r1", source).publications["video"].forwarder
+        assert forwarder.keyframes.requests_sent >= 1
+    finally:
+        await late.close()
+        await early.close()
+        await publisher.close()
