@@ -1,0 +1,61 @@
+"""The app factory: one FastAPI app with its services built in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import RequestResponseEndpoint
+
+from web_ui import errors
+from web_ui.routes import auth, health, pages, rooms, users, whip, ws
+from web_ui.routes.pages import STATIC
+from web_ui.services import Services, build_services
+from web_ui.settings import HallSettings
+
+logger = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def create_app(settings: HallSettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services: Services = await build_services(settings)
+        app.state.services = services
+        logger.info("reception-hall ready (data in %s)", settings.server.data_dir)
+        try:
+            yield
+        finally:
+            await services.close()
+
+    app = FastAPI(
+        title="reception-hall",
+        summary="Video for a petition bureau's reception hall: receptions, conferences, cameras",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (health, auth, users, rooms, whip, ws, pages):
+        app.include_router(module.router)
+    app.include_router(users.audit_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not request.url.path.startswith(("/docs", "/redoc")):
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        # Pages use camera and microphone; nothing else.
+        response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(self), geolocation=()")
+        return response
+
+    return app

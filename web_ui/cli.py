@@ -1,0 +1,231 @@
+"""The `hall` command: serve, demo, token, user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from media_server import AiortcInternalsMoved, check_internals
+from web_ui.app import create_app
+from web_ui.db import Database
+from web_ui.identity.roles import Role, parse_role
+from web_ui.identity.tokens import TokenService
+from web_ui.identity.users import IdentityError, UserExists, UserStore
+from web_ui.services import secret_key
+from web_ui.settings import HallSettings, load_settings
+from web_ui.tls import self_signed
+
+logger = logging.getLogger("hall")
+
+DEMO_PASSWORD = "hall-demo-2026"
+DEMO_USERS = [
+    ("admin", Role.ADMIN, "系统管理员"),
+    ("leader", Role.LEADER, "王局长"),
+    ("staff", Role.STAFF, "接待员小李"),
+    ("security", Role.SECURITY, "安保值班"),
+    ("observer", Role.OBSERVER, "督查观察员"),
+]
+DEMO_ROOM = "reception-1"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        result: int = args.run(args)
+        return result
+    except (IdentityError, ValueError, AiortcInternalsMoved) as exc:
+        print(f"hall: {exc}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hall", description="reception-hall: video for a petition bureau's hall")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    for name, run, text in (("serve", run_serve, "run the hall server"),
+                            ("demo", run_demo, "run the server with demo accounts and a room, printing links")):
+        command = commands.add_parser(name, help=text, description=text)
+        _common(command)
+        command.add_argument("--host", help="listen address (default 127.0.0.1)")
+        command.add_argument("--port", type=int, help="listen port (default 8080)")
+        command.add_argument("--tls-cert", type=Path, help="PEM certificate chain for HTTPS")
+        command.add_argument("--tls-key", type=Path, help="PEM private key for HTTPS")
+        command.add_argument("--self-signed", action="store_true", help="HTTPS with a generated certificate (LAN trial)")
+        command.set_defaults(run=run)
+
+    token = commands.add_parser("token", help="print a join token for a room",
+                                description="print a signed join token that a server on the same data dir accepts")
+    _common(token)
+    token.add_argument("--room", required=True, help="room id")
+    token.add_argument("--role", required=True, help="admin, leader, staff, observer or petitioner")
+    token.add_argument("--name", default=None, help="display name (default: the role)")
+    token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    token.set_defaults(run=run_token)
+
+    user = commands.add_parser("user", help="manage staff accounts")
+    user_commands = user.add_subparsers(required=True, metavar="ACTION")
+    add = user_commands.add_parser("add", help="add a staff account (password from the prompt or stdin)")
+    _common(add)
+    add.add_argument("username")
+    add.add_argument("--role", required=True, help="admin, leader, staff, security or observer")
+    add.add_argument("--display-name", default=None, help="name shown in rooms (e.g. 王局长)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(run=run_user_add)
+    listing = user_commands.add_parser("list", help="list staff accounts")
+    _common(listing)
+    listing.set_defaults(run=run_user_list)
+    return parser
+
+
+def _common(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--data-dir", type=Path, help="data directory (default ./data)")
+    command.add_argument("--config", type=Path, help="TOML settings file (default $HALL_CONFIG)")
+
+
+def settings_from(args: argparse.Namespace) -> HallSettings:
+    server: dict[str, Any] = {}
+    for key in ("data_dir", "host", "port", "tls_cert", "tls_key"):
+        value = getattr(args, key, None)
+        if value is not None:
+            server[key] = value
+    if getattr(args, "self_signed", False):
+        server["self_signed"] = True
+    return load_settings(args.config, **({"server": server} if server else {}))
+
+
+# ------------------------------------------------------------------------------------ serve
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    serve(settings)
+    return 0
+
+
+def serve(settings: HallSettings) -> None:
+    check_internals()  # stop now, with a clear message, if an aiortc upgrade moved our hook points
+    server = settings.server
+    ssl: dict[str, Any] = {}
+    if server.tls_cert is not None and server.tls_key is not None:
+        ssl = {"ssl_certfile": str(server.tls_cert), "ssl_keyfile": str(server.tls_key)}
+    elif server.self_signed:
+        cert, key = self_signed(server.data_dir / "tls")
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    config = uvicorn.Config(create_app(settings), host=server.host, port=server.port, log_level="info",
+                            proxy_headers=False, server_header=False, **ssl)
+    uvicorn.Server(config).run()
+
+
+def base_url(settings: HallSettings) -> str:
+    if settings.server.public_url:
+        return settings.server.public_url.rstrip("/")
+    scheme = "https" if settings.server.tls else "http"
+    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    return f"{scheme}://{host}:{settings.server.port}"
+
+
+# ------------------------------------------------------------------------------------ demo
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    asyncio.run(seed_demo(settings))
+    tokens = TokenService(secret_key(settings), max_join_ttl=settings.auth.join_token_max_ttl_seconds)
+    url = base_url(settings)
+    leader = tokens.issue_join(DEMO_ROOM, Role.LEADER, "王局长", 12 * 3600)
+    petitioner = tokens.issue_join(DEMO_ROOM, Role.PETITIONER, "来访群众", 12 * 3600)
+    print(f"""
+reception-hall demo  ·  信访接待大厅演示
+  sign in / 登录:        {url}/
+  accounts / 账号:       {', '.join(u for u, _, _ in DEMO_USERS)}   password / 密码: {DEMO_PASSWORD}
+                         (demo only: change them before real use / 仅供演示)
+  room / 接访室:         {DEMO_ROOM}
+    leader / 领导:       {url}/rooms/{DEMO_ROOM}#token={leader}
+    petitioner / 群众:   {url}/rooms/{DEMO_ROOM}#token={petitioner}
+  WHIP publish:          POST {url}/whip/{DEMO_ROOM}  (Authorization: Bearer <token from `hall token`>)
+  API docs / 接口文档:   {url}/docs
+""", flush=True)
+    serve(settings)
+    return 0
+
+
+async def seed_demo(settings: HallSettings) -> None:
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        await db.upgrade()
+        users = UserStore(db)
+        for username, role, display in DEMO_USERS:
+            try:
+                await users.add(username, DEMO_PASSWORD, role, display)
+            except UserExists:
+                pass
+    finally:
+        await db.dispose()
+
+
+# ------------------------------------------------------------------------------------ token, user
+
+
+def run_token(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    role = parse_role(args.role)
+    ttl = args.ttl if args.ttl is not None else settings.auth.join_token_ttl_seconds
+    tokens = TokenService(secret_key(settings), max_join_ttl=settings.auth.join_token_max_ttl_seconds)
+    print(tokens.issue_join(args.room, role, args.name or role.value, ttl))
+    return 0
+
+
+def run_user_add(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("hall: the passwords differ", file=sys.stderr)
+            return 2
+    user = asyncio.run(_add_user(settings, args.username, password, args.role, args.display_name))
+    print(f"added {user.username} ({user.role.value})")
+    return 0
+
+
+async def _add_user(settings: HallSettings, username: str, password: str, role: str, display: str | None) -> Any:
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        await db.upgrade()
+        return await UserStore(db).add(username, password, role, display)
+    finally:
+        await db.dispose()
+
+
+def run_user_list(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+
+    async def listing() -> list[Any]:
+        db = Database(settings.database_url)
+        try:
+            await db.upgrade()
+            return await UserStore(db).list()
+        finally:
+            await db.dispose()
+
+    for user in asyncio.run(listing()):
+        print(f"{user.username}\t{user.role.value}\t{user.display_name}\t{'active' if user.active else 'disabled'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

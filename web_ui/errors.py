@@ -1,0 +1,73 @@
+"""HTTP statuses are chosen here, at the edge; the domain raises its own errors."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import media_server.errors as media
+from web_ui.deps import Forbidden, NotAuthenticated
+from web_ui.identity import users as identity
+from web_ui.identity.tokens import TokenError
+
+logger = logging.getLogger(__name__)
+
+class UnsupportedMediaType(Exception):
+    """The body is not of the content type the route takes (415)."""
+
+
+class PayloadTooLarge(Exception):
+    """The body is larger than the route takes (413)."""
+
+
+class BadSdpEncoding(Exception):
+    """The body is not text (400)."""
+
+
+STATUS: list[tuple[type[Exception], int, str]] = [
+    (NotAuthenticated, 401, "not_authenticated"),
+    (TokenError, 401, "invalid_token"),
+    (identity.InvalidCredentials, 401, "invalid_credentials"),
+    (Forbidden, 403, "forbidden"),
+    (UnsupportedMediaType, 415, "unsupported_media_type"),
+    (PayloadTooLarge, 413, "payload_too_large"),
+    (BadSdpEncoding, 400, "invalid_sdp"),
+    (identity.AccountLocked, 429, "account_locked"),
+    (identity.UserExists, 409, "user_exists"),
+    (identity.UserNotFound, 404, "user_not_found"),
+    (identity.IdentityError, 400, "invalid_request"),
+    (media.InvalidOffer, 400, "invalid_sdp"),
+    (media.UnsupportedCodecs, 422, "unsupported_codecs"),
+    (media.CodecMismatch, 422, "codec_mismatch"),
+    (media.NegotiationFailed, 400, "negotiation_failed"),
+    (media.RoomNotFound, 404, "room_not_found"),
+    (media.ParticipantNotFound, 404, "participant_not_found"),
+    (media.SessionNotFound, 404, "session_not_found"),
+    (media.ProgramNotAvailable, 404, "program_not_available"),
+    (media.NothingToSubscribe, 409, "nothing_published"),
+    (media.RoomFull, 409, "room_full"),
+    (media.RoomClosed, 410, "room_closed"),
+    (media.MediaError, 400, "media_error"),
+]
+
+
+def status_of(exc: Exception) -> tuple[int, str]:
+    for kind, status, code in STATUS:
+        if isinstance(exc, kind):
+            return status, code
+    return 500, "internal_error"
+
+
+def install(app: FastAPI) -> None:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        status, code = status_of(exc)
+        headers = {}
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if isinstance(exc, TokenError) else "Bearer"
+        logger.info("%s %s -> %d %s: %s", request.method, request.url.path, status, code, exc)
+        return JSONResponse({"error": code, "message": str(exc)}, status_code=status, headers=headers)
+
+    for kind, _status, _code in STATUS:
+        app.add_exception_handler(kind, handle)

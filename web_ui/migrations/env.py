@@ -1,0 +1,14 @@
+"""Alembic environment: runs on the connection the app hands it (see web_ui/db.py)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from web_ui.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through web_ui.db.Database.upgrade()")
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,98 @@
+"""Rooms over REST: create, list, read the roster, close, and issue join links."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, Field
+
+from web_ui.deps import Forbidden, Principal, ServicesDep, client_address, require_roles
+from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_READERS, Role
+
+router = APIRouter(prefix="/api/rooms", tags=["rooms"])
+ReaderDep = Annotated[Principal, Depends(require_roles(*ROOM_READERS))]
+OpenerDep = Annotated[Principal, Depends(require_roles(*ROOM_OPENERS))]
+MemberDep = Annotated[Principal, Depends(require_roles(*ROOM_MEMBERS))]
+ROOM_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+RoomId = Annotated[str, Path(pattern=ROOM_ID, description="letters, digits, '_' and '-'")]
+
+# Who may invite whom: nobody hands out a role above their own.
+RANK = {Role.PETITIONER: 0, Role.OBSERVER: 0, Role.STAFF: 1, Role.LEADER: 2, Role.ADMIN: 3}
+
+
+class NewRoom(BaseModel):
+    id: str = Field(pattern=ROOM_ID, description="the room id used in links and WHIP/WHEP URLs")
+
+
+class NewJoinToken(BaseModel):
+    role: Role = Field(description="the role the holder has in the room")
+    name: str = Field(min_length=1, max_length=64, description="display name shown to others")
+    ttl_seconds: int | None = Field(default=None, ge=10, description="lifetime; the settings' default when unset")
+
+
+class JoinToken(BaseModel):
+    token: str
+    url: str
+    expires_at: int
+    role: Role
+
+
+@router.get("", summary="Open rooms")
+async def list_rooms(principal: ReaderDep, services: ServicesDep) -> list[dict[str, object]]:
+    return [room.info() for room in services.media.rooms.values()]
+
+
+@router.post("", status_code=201, summary="Open a room")
+async def create_room(body: NewRoom, request: Request, principal: OpenerDep, services: ServicesDep) -> dict[str, object]:
+    room = services.media.open_room(body.id, opened_by=principal.username)
+    await services.audit.record(actor=principal.username, role=principal.role.value, action="room_opened",
+                                target=room.id, client=client_address(request))
+    return room.info()
+
+
+@router.get("/{room_id}", summary="A room and its roster")
+async def get_room(room_id: RoomId, principal: ReaderDep, services: ServicesDep) -> dict[str, object]:
+    room = services.media.room(room_id)
+    return {**room.info(), "roster": room.roster()}
+
+
+@router.delete("/{room_id}", status_code=204, summary="Close a room: everyone in it is disconnected")
+async def close_room(room_id: RoomId, request: Request, principal: OpenerDep, services: ServicesDep) -> None:
+    await services.media.close_room(room_id)
+    await services.audit.record(actor=principal.username, role=principal.role.value, action="room_closed",
+                                target=room_id, client=client_address(request))
+
+
+@router.post("/{room_id}/tokens", status_code=201, response_model=JoinToken, summary="Issue a join link")
+async def issue_token(
+    room_id: RoomId, body: NewJoinToken, request: Request, principal: OpenerDep, services: ServicesDep
+) -> JoinToken:
+    if body.role not in ROOM_MEMBERS:
+        raise Forbidden(f"role '{body.role.value}' cannot join rooms")
+    if RANK[body.role] > RANK.get(principal.role, 0):
+        raise Forbidden(f"a {principal.role.value} cannot invite a {body.role.value}")
+    result = _join_token(services, request, room_id, body.role, body.name, body.ttl_seconds)
+    await services.audit.record(actor=principal.username, role=principal.role.value, action="join_link_issued",
+                                target=room_id, client=client_address(request),
+                                detail={"role": body.role.value, "expires_at": result.expires_at})
+    return result
+
+
+@router.post("/{room_id}/join", response_model=JoinToken, summary="A join token for the signed-in account")
+async def join_self(room_id: RoomId, request: Request, principal: MemberDep, services: ServicesDep) -> JoinToken:
+    if room_id not in services.media.rooms and principal.role not in ROOM_OPENERS:
+        services.media.room(room_id)  # raises RoomNotFound: only openers may open a room by joining it
+    return _join_token(services, request, room_id, principal.role, principal.display_name, None)
+
+
+def _join_token(
+    services: ServicesDep, request: Request, room_id: str, role: Role, name: str, ttl: int | None
+) -> JoinToken:
+    auth = services.settings.auth
+    ttl = min(ttl or auth.join_token_ttl_seconds, auth.join_token_max_ttl_seconds)
+    token = services.tokens.issue_join(room_id, role, name, ttl)
+    base = services.settings.server.public_url or str(request.base_url).rstrip("/")
+    return JoinToken(token=token, url=f"{base.rstrip('/')}/rooms/{room_id}#token={token}",
+                     expires_at=int(time.time()) + ttl, role=role)

@@ -1,0 +1,198 @@
+"""The room page's signalling: `/ws/rooms/{room_id}?token=<join token>`, JSON messages both ways.
+
+Connecting joins the room. The client then sends, each with an optional `request_id` echoed back:
+  {"type": "publish", "sdp": offer}                      -> {"type": "published", "sdp", "session_id"}
+  {"type": "subscribe", "participant_id", "sdp": offer}  -> {"type": "subscribed", "participant_id", "sdp", "session_id"}
+  {"type": "end_session", "session_id"}                  -> {"type": "session_ended", "session_id"}
+  {"type": "mute", "audio": bool?, "video": bool?}       -> a participant_updated event to everyone
+  {"type": "ping"}                                       -> {"type": "pong"}
+  {"type": "leave"}                                      -> the socket closes
+The server pushes room events (participant_joined, participant_left, participant_updated, track_published,
+track_unpublished, room_closed) and {"type": "error", "code", "message", "request_id"} on a refused request.
+A refused connection gets an error message, then a close code: 4401 bad token, 4403 wrong role,
+4404 no such room, 4409 room full, 4410 room closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from media_server import MediaError, Participant, RoomEvent
+from web_ui.deps import Forbidden, NotAuthenticated, join_claims
+from web_ui.errors import status_of
+from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
+from web_ui.identity.tokens import JoinClaims
+from web_ui.services import Services
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+OUTBOX_LIMIT = 500  # messages queued for a client that stopped reading; then it is disconnected
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 409: 4409, 410: 4410}
+
+
+class BadRequest(Exception):
+    pass
+
+
+@router.websocket("/ws/rooms/{room_id}")
+async def room_socket(websocket: WebSocket, room_id: str) -> None:
+    services: Services = websocket.app.state.services
+    await websocket.accept()
+    try:
+        claims = join_claims(services, websocket.query_params.get("token"), room_id, frozenset(ROOM_MEMBERS))
+        participant = services.media.join(room_id, name=claims.name, role=claims.role.value,
+                                          may_open=claims.role in ROOM_OPENERS)
+    except (NotAuthenticated, Forbidden, MediaError) as exc:
+        status, code = status_of(exc)
+        await websocket.send_json({"type": "error", "code": code, "message": str(exc)})
+        await websocket.close(CLOSE_CODES.get(status, 4400), reason=code)
+        return
+    client = websocket.client.host if websocket.client else None
+    await services.audit.record(actor=claims.name, role=claims.role.value, action="room_join",
+                                target=f"{room_id}/{participant.id}", client=client)
+    connection = RoomConnection(services, websocket, claims, participant)
+    try:
+        await connection.run()
+    finally:
+        await services.media.leave(participant)
+        await services.audit.record(actor=claims.name, role=claims.role.value, action="room_leave",
+                                    target=f"{room_id}/{participant.id}", client=client)
+
+
+class RoomConnection:
+    def __init__(self, services: Services, websocket: WebSocket, claims: JoinClaims, participant: Participant) -> None:
+        self.services = services
+        self.websocket = websocket
+        self.claims = claims
+        self.participant = participant
+        self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX_LIMIT)
+        self.sessions: set[str] = set()
+
+    def on_event(self, event: RoomEvent) -> None:
+        # Our own join was announced in the welcome message.
+        if event.type == "participant_joined" and event.participant and event.participant["id"] == self.participant.id:
+            return
+        self.send(event.as_message())
+        if event.type == "room_closed":
+            self.close_soon()
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            logger.warning("%s: participant %s stopped reading; disconnecting", self.participant.room.id,
+                           self.participant.id)
+            self.close_soon()
+
+    def close_soon(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(None)
+
+    async def run(self) -> None:
+        room = self.participant.room
+        self.send({
+            "type": "welcome",
+            "participant": self.participant.info(),
+            "room": room.info(),
+            "roster": room.roster(),
+            "ice_servers": [s.model_dump(exclude_none=True) for s in self.services.settings.media.ice_servers],
+            "permissions": {
+                "publish": self.claims.role in ROOM_PUBLISHERS,
+                "open": self.claims.role in ROOM_OPENERS,
+            },
+        })
+        room.add_listener(self.on_event)
+        writer = asyncio.create_task(self._write())
+        try:
+            await self._read()
+        finally:
+            room.remove_listener(self.on_event)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await writer
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await self.websocket.close()
+
+    async def _write(self) -> None:
+        while True:
+            message = await self.outbox.get()
+            if message is None:
+                await self.websocket.close(1000)
+                return
+            await self.websocket.send_json(message)
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                text = await self.websocket.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            request_id: Any = None
+            try:
+                message = json.loads(text)
+                if not isinstance(message, dict):
+                    raise BadRequest("a message is a JSON object")
+                request_id = message.get("request_id")
+                if message.get("type") == "leave":
+                    return
+                reply = await self.handle(message)
+            except json.JSONDecodeError:
+                self.send({"type": "error", "code": "bad_request", "message": "a message is a JSON object"})
+                continue
+            except (BadRequest, Forbidden, MediaError) as exc:
+                status, code = status_of(exc) if not isinstance(exc, BadRequest) else (400, "bad_request")
+                self.send({"type": "error", "code": code, "message": str(exc), "request_id": request_id})
+                continue
+            if reply is not None:
+                if request_id is not None:
+                    reply["request_id"] = request_id
+                self.send(reply)
+            if self.outbox.full():
+                return
+
+    async def handle(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        kind = message.get("type")
+        media = self.services.media
+        if kind == "ping":
+            return {"type": "pong"}
+        if kind == "publish":
+            if self.claims.role not in ROOM_PUBLISHERS:
+                raise Forbidden(f"role '{self.claims.role.value}' may not publish")
+            session = await media.publish(self.participant, _text(message, "sdp"))
+            self.sessions.add(session.id)
+            return {"type": "published", "sdp": session.answer_sdp, "session_id": session.id}
+        if kind == "subscribe":
+            source = _text(message, "participant_id")
+            session = await media.subscribe(self.participant, source, _text(message, "sdp"))
+            self.sessions.add(session.id)
+            return {"type": "subscribed", "participant_id": source, "sdp": session.answer_sdp, "session_id": session.id}
+        if kind == "end_session":
+            session_id = _text(message, "session_id")
+            if session_id not in self.sessions:
+                raise BadRequest("not one of this connection's sessions")
+            self.sessions.discard(session_id)
+            if session_id in media.sessions:
+                await media.end_session(session_id)
+            return {"type": "session_ended", "session_id": session_id}
+        if kind == "mute":
+            audio, video = message.get("audio"), message.get("video")
+            if not all(v is None or isinstance(v, bool) for v in (audio, video)):
+                raise BadRequest("audio and video are true or false")
+            media.set_muted(self.participant, audio=audio, video=video)
+            return None
+        raise BadRequest(f"unknown message type '{kind}'")
+
+
+def _text(message: dict[str, Any], key: str) -> str:
+    value = message.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"'{key}' is required")
+    return value
+
