@@ -77,7 +77,8 @@ class TokenService:
             raise TokenInvalid("the token names an unknown role") from None
         return JoinClaims(str(claims["room"]), role, str(claims["name"]), int(claims["exp"]), str(claims["jti"]))
 
-    def issue_session(self, user_id: int, username: str, role: Role, ttl_seconds: int) -> str:
+    def issue_session(self, user_id: int, username: str, role: Role | str, ttl_seconds: int) -> str:
+        role = parse_role(str(role))
         now = int(time.time())
         claims = {
             "typ": "session", "sub": str(user_id), "name": username, "role": role.value,

@@ -1,0 +1,416 @@
+"""Relay benchmark: our selective-forwarding MediaNode against aiortc's MediaRelay, side by side.
+
+One publisher sends a 1280x720 30 fps VP8 stream at ~1.5 Mbps (a synthetic, noisy, moving scene
+with a frame counter and the capture time stamped into the pixels). For each relay and each K, a
+fresh set of three processes is started: the publisher, the relay, and one process holding all K
+subscribers. Everything runs on 127.0.0.1 and the numbers are only printed, never asserted.
+
+    cd /work/main && /tmp/venv/bin/python bench/relay.py
+    /tmp/venv/bin/python bench/relay.py --ks 1,4 --warmup 2 --seconds 5 --skip-mediarelay
+    /tmp/venv/bin/python bench/relay.py --json > relay.json
+
+Per relay and K it measures:
+- relay CPU: time.process_time() of the relay process over the window, in cores;
+- CPU per subscriber: (relay CPU - the same relay's K=0 CPU) / K, and the raw relay CPU / K;
+- memory per subscriber: (relay VmRSS at the end of the window - VmRSS of the same relay process
+  with the publisher connected and 0 subscribers) / K;
+- subscriber fps: decoded frames per second (min and median over the decoding subscribers) and,
+  for the subscribers that only count encoded frames, their minimum;
+- added latency: capture-to-decode latency (stamped pixels, median and p90) minus that of a direct
+  publisher -> subscriber connection measured in the same run.
+
+The "ours" K=0 baseline is the node with a publisher and no subscriber (it does not decode). The
+MediaRelay K=0 baseline is MediaRelay with one local subscriber that drains the decoded frames, so
+it is receive + decode: the per-subscriber cost is the re-encode. To keep the subscriber process
+from starving the two cores, only the first --decoders subscribers decode; the rest count complete
+encoded frames at aiortc's receiver (RTP timestamp gaps show skipped frames) and never decode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # run from a checkout without installing the package
+    sys.path.insert(0, ROOT)
+
+import _relay_procs as procs  # noqa: E402  (bench/ is sys.path[0] when run as a script)
+
+RELAY_NAMES = {"ours": "MediaNode", "mediarelay": "MediaRelay", "direct": "direct"}
+TARGET_CPU_PER_SUBSCRIBER = 0.004  # cores (0.4 % of one core)
+TARGET_MB_PER_SUBSCRIBER = 2.0
+TARGET_RATIO_AT_4 = 30.0
+TARGET_LATENCY_ADDED_AT_1 = 5.0  # ms, median
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    relay: str  # "direct" | "ours" | "mediarelay"
+    k: int
+
+    @property
+    def label(self) -> str:
+        return f"{RELAY_NAMES[self.relay]} K={self.k}"
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------- running one configuration
+
+
+def run_config(config: Config, args: argparse.Namespace) -> dict[str, Any]:
+    """Start the processes of one configuration, measure one window, return what each reported."""
+    ctx = multiprocessing.get_context("spawn")
+    processes: dict[str, Any] = {}
+    controls: dict[str, Any] = {}
+
+    def start(role: str, target: Any, *target_args: Any) -> None:
+        parent_end, child_end = ctx.Pipe()
+        process = ctx.Process(target=target, args=(child_end, *target_args), name=f"bench-{role}",
+                              daemon=True)
+        process.start()
+        child_end.close()
+        processes[role], controls[role] = process, parent_end
+
+    if config.relay == "direct":
+        publisher_end, subscriber_end = ctx.Pipe()
+        start("publisher", procs.run_publisher, publisher_end, "answer")
+    else:
+        publisher_end, relay_publisher_end = ctx.Pipe()
+        relay_subscriber_end, subscriber_end = ctx.Pipe()
+        start("publisher", procs.run_publisher, publisher_end, "offer")
+        start("relay", procs.run_relay, relay_publisher_end, relay_subscriber_end, config.relay, config.k)
+    start("subscribers", procs.run_subscribers, subscriber_end, config.k, args.decoders)
+    try:
+        ready = _collect(controls, processes, "ready", timeout=60 + 2 * config.k)
+        start_at = time.time() + args.warmup
+        for control in controls.values():
+            control.send(("window", start_at, start_at + args.seconds))
+        results = _collect(controls, processes, "result", timeout=args.warmup + args.seconds + 60)
+        results["subscribers"]["silent"] = ready["subscribers"]["silent"]
+        return results
+    finally:
+        _stop(controls, processes)
+
+
+def _collect(controls: dict[str, Any], processes: dict[str, Any], kind: str,
+             timeout: float) -> dict[str, Any]:
+    """One `kind` message from every process; a process error or death raises BenchError."""
+    by_connection = {control: role for role, control in controls.items()}
+    pending = set(controls.values())
+    received: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while pending:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            missing = sorted(by_connection[c] for c in pending)
+            raise BenchError(f"timed out waiting for {kind!r} from {', '.join(missing)}")
+        for control in multiprocessing.connection.wait(list(pending), timeout=min(remaining, 1.0)):
+            role = by_connection[control]
+            try:
+                message = control.recv()
+            except EOFError:
+                raise BenchError(f"the {role} process exited (code {processes[role].exitcode})") from None
+            if message[0] == "error":
+                raise BenchError(f"the {role} process failed:\n{message[1]}")
+            if message[0] != kind:
+                raise BenchError(f"the {role} process sent {message[0]!r}, expected {kind!r}")
+            received[role] = message[1]
+            pending.discard(control)
+    return received
+
+
+def _stop(controls: dict[str, Any], processes: dict[str, Any]) -> None:
+    for control in controls.values():
+        try:
+            control.send(("stop",))
+        except OSError:
+            pass
+    deadline = time.monotonic() + 15
+    for role, process in processes.items():
+        process.join(timeout=max(0.1, deadline - time.monotonic()))
+        if process.is_alive():
+            print(f"  ({role} process did not exit; killing pid {process.pid})", file=sys.stderr)
+            process.kill()
+            process.join(timeout=5)
+    for control in controls.values():
+        control.close()
+
+
+# --------------------------------------------------------------------------- derived numbers
+
+
+def summarise(config: Config, raw: dict[str, Any], baseline: dict[str, Any] | None,
+              direct: dict[str, Any] | None) -> dict[str, Any]:
+    """The per-configuration row of the final table, from the processes' raw reports."""
+    subs, relay = raw["subscribers"], raw.get("relay")
+    latency = subs["latency_ms"]
+    row: dict[str, Any] = {
+        "relay": config.relay, "k": config.k,
+        "publisher_kbps": raw["publisher"]["kbps"], "publisher_fps": raw["publisher"]["fps"],
+        "publisher_cpu": raw["publisher"]["cpu"], "subscribers_cpu": subs["cpu"],
+        "fps_min": min(subs["decoded_fps"], default=None),
+        "fps_median": statistics.median(subs["decoded_fps"]) if subs["decoded_fps"] else None,
+        "encoded_fps_min": min(subs["encoded_fps"], default=None),
+        "missing_frames": subs["missing_decoded"] + subs["missing_encoded"],
+        "decode_errors": subs["decode_errors"], "bad_stamps": subs["bad_stamps"],
+        "silent_subscribers": subs["silent"],
+        "latency_median": latency["median"], "latency_p90": latency["p90"],
+        "latency_samples": latency["samples"],
+    }
+    if direct is not None and latency["median"] is not None:
+        row["latency_added_median"] = latency["median"] - direct["latency_median"]
+        row["latency_added_p90"] = latency["p90"] - direct["latency_p90"]
+    if relay is not None:
+        row["relay_cpu"] = relay["cpu"]
+        row["rss_mb"] = relay["rss_kb"] / 1024
+        row["rss_delta_mb"] = (relay["rss_kb"] - relay["rss_baseline_kb"]) / 1024
+        if config.k:
+            row["cpu_per_sub_raw"] = relay["cpu"] / config.k
+            row["rss_per_sub_mb"] = row["rss_delta_mb"] / config.k
+            if baseline is not None:
+                row["cpu_per_sub"] = (relay["cpu"] - baseline["relay_cpu"]) / config.k
+        for key in ("window", "totals", "per_subscriber_frames_dropped", "forwarded_fps_per_subscriber",
+                    "decoded_fps"):
+            if key in relay:
+                row[f"relay_{key}"] = relay[key]
+    logs = {role: report["log"] for role, report in raw.items() if report.get("log")}
+    if logs:
+        row["log"] = logs
+    return row
+
+
+# --------------------------------------------------------------------------- output
+
+
+def fmt(value: Any, spec: str = ".3f", missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> str:
+    if numerator is None or not denominator or denominator <= 0:
+        return "-"
+    return f"{numerator / denominator:.1f}x"
+
+
+def progress_line(row: dict[str, Any]) -> str:
+    parts = [f"{RELAY_NAMES[row['relay']]:>10} K={row['k']:<2}"]
+    if "relay_cpu" in row:
+        parts.append(f"relay cpu {row['relay_cpu']:.3f}")
+        if row["k"]:
+            parts.append(f"cpu/sub {fmt(row.get('cpu_per_sub'), '.4f')} (raw {row['cpu_per_sub_raw']:.4f})")
+            parts.append(f"rss/sub {row['rss_per_sub_mb']:.2f} MB")
+    if row["fps_min"] is not None:
+        parts.append(f"fps {row['fps_min']:.1f}/{row['fps_median']:.1f}")
+    if row["encoded_fps_min"] is not None:
+        parts.append(f"enc fps min {row['encoded_fps_min']:.1f}")
+    if row["latency_median"] is not None:
+        parts.append(f"latency {row['latency_median']:.1f}/{row['latency_p90']:.1f} ms")
+    parts.append(f"pub {row['publisher_kbps']:.0f} kbps")
+    if row["missing_frames"] or row["decode_errors"] or row["bad_stamps"] or row["silent_subscribers"]:
+        parts.append(f"missing {row['missing_frames']} decode-errors {row['decode_errors']} "
+                     f"bad-stamps {row['bad_stamps']} silent {row['silent_subscribers']}")
+    return " | ".join(parts)
+
+
+def print_report(rows: dict[Config, dict[str, Any]], ks: list[int], skipped: set[Config],
+                 args: argparse.Namespace) -> None:
+    def cell(relay: str, k: int) -> dict[str, Any] | None:
+        return rows.get(Config(relay, k))
+
+    def status(relay: str, k: int) -> str | None:
+        config = Config(relay, k)
+        if config in skipped:
+            return "saturated/skipped"
+        row = rows.get(config)
+        if row is None:
+            return "not run"
+        return "error" if "error" in row else None
+
+    direct = cell("direct", 1)
+    print(f"\nRelay benchmark: {procs.WIDTH}x{procs.HEIGHT} {procs.FPS} fps VP8, "
+          f"warm-up {args.warmup:g} s, window {args.seconds:g} s, {os.cpu_count()} CPUs, "
+          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    if direct and "error" not in direct:
+        print(f"direct publisher->subscriber latency: median {direct['latency_median']:.1f} ms, "
+              f"p90 {direct['latency_p90']:.1f} ms; publisher {direct['publisher_kbps']:.0f} kbps, "
+              f"{direct['publisher_fps']:.1f} fps")
+    for relay in ("ours", "mediarelay"):
+        base = cell(relay, 0)
+        if base and "error" not in base:
+            print(f"{RELAY_NAMES[relay]} K=0 baseline: relay CPU {base['relay_cpu']:.3f} cores, "
+                  f"RSS {base['rss_mb']:.0f} MB")
+
+    print("\nRelay CPU (cores) and memory")
+    header = ("  K | MediaNode | MediaRelay | MR/ours | MediaNode CPU/sub (raw) | MediaRelay CPU/sub (raw)"
+              " | MR/ours per sub | MediaNode MB/sub | MediaRelay MB/sub")
+    print(header)
+    print("-" * len(header))
+    for k in ks:
+        ours, mr = cell("ours", k), cell("mediarelay", k)
+        ours_status, mr_status = status("ours", k), status("mediarelay", k)
+        ours_ok = ours_status is None and ours is not None
+        mr_ok = mr_status is None and mr is not None
+        print(" | ".join([
+            f"{k:>3}",
+            f"{ours['relay_cpu']:>9.3f}" if ours_ok else f"{ours_status:>9}",
+            f"{mr['relay_cpu']:>10.3f}" if mr_ok else f"{mr_status:>10}",
+            f"{ratio(mr['relay_cpu'], ours['relay_cpu']):>7}" if ours_ok and mr_ok else f"{'-':>7}",
+            f"{fmt(ours.get('cpu_per_sub'), '.4f')} ({ours['cpu_per_sub_raw']:.4f})".rjust(23)
+            if ours_ok else f"{ours_status:>23}",
+            f"{fmt(mr.get('cpu_per_sub'), '.4f')} ({mr['cpu_per_sub_raw']:.4f})".rjust(24)
+            if mr_ok else f"{mr_status:>24}",
+            f"{ratio(mr.get('cpu_per_sub'), ours.get('cpu_per_sub')):>15}" if ours_ok and mr_ok
+            else f"{'-':>15}",
+            f"{ours['rss_per_sub_mb']:>16.2f}" if ours_ok else f"{ours_status:>16}",
+            f"{mr['rss_per_sub_mb']:>17.2f}" if mr_ok else f"{mr_status:>17}",
+        ]))
+
+    print("\nSubscribers: decoded fps (min/median), latency added over direct (median/p90, ms)")
+    header = ("  K | MediaNode fps | MediaRelay fps | MediaNode +latency | MediaRelay +latency"
+              " | MediaNode missing | MediaRelay missing")
+    print(header)
+    print("-" * len(header))
+    for k in ks:
+        cells = [f"{k:>3}"]
+        for relay, width in (("ours", 13), ("mediarelay", 14)):
+            row, state = cell(relay, k), status(relay, k)
+            cells.append((f"{fmt(row['fps_min'], '.1f')}/{fmt(row['fps_median'], '.1f')}"
+                          if state is None and row else state or "-").rjust(width))
+        for relay, width in (("ours", 18), ("mediarelay", 19)):
+            row, state = cell(relay, k), status(relay, k)
+            text = state or "-"
+            if state is None and row and "latency_added_median" in row:
+                text = f"{row['latency_added_median']:+.1f}/{row['latency_added_p90']:+.1f}"
+            cells.append(text.rjust(width))
+        for relay, width in (("ours", 17), ("mediarelay", 18)):
+            row, state = cell(relay, k), status(relay, k)
+            cells.append((str(row["missing_frames"]) if state is None and row else state or "-").rjust(width))
+        print(" | ".join(cells))
+    print_targets(rows)
+    for config, row in rows.items():
+        if "error" in row:
+            print(f"\n{config.label}: ERROR\n{row['error']}")
+
+
+def print_targets(rows: dict[Config, dict[str, Any]]) -> None:
+    print("\nTargets (MediaNode)")
+    ours = {c.k: r for c, r in rows.items() if c.relay == "ours" and "error" not in r and c.k}
+    worst_cpu = max((r["cpu_per_sub"] for r in ours.values() if "cpu_per_sub" in r), default=None)
+    worst_mb = max((r["rss_per_sub_mb"] for r in ours.values()), default=None)
+    if worst_cpu is not None:
+        print(f"  CPU per subscriber <= {TARGET_CPU_PER_SUBSCRIBER:.3f} cores: worst {worst_cpu:.4f} "
+              f"-> {'met' if worst_cpu <= TARGET_CPU_PER_SUBSCRIBER else 'MISSED'}")
+    if worst_mb is not None:
+        print(f"  memory per subscriber <= {TARGET_MB_PER_SUBSCRIBER:.1f} MB: worst {worst_mb:.2f} MB "
+              f"-> {'met' if worst_mb <= TARGET_MB_PER_SUBSCRIBER else 'MISSED'}")
+    ours4, mr4 = rows.get(Config("ours", 4)), rows.get(Config("mediarelay", 4))
+    if ours4 and mr4 and "error" not in ours4 and "error" not in mr4:
+        total = mr4["relay_cpu"] / ours4["relay_cpu"]
+        print(f"  >= {TARGET_RATIO_AT_4:.0f}x cheaper than MediaRelay at K=4, relay CPU: {total:.1f}x "
+              f"-> {'met' if total >= TARGET_RATIO_AT_4 else 'MISSED'}")
+        if ours4.get("cpu_per_sub") and mr4.get("cpu_per_sub"):
+            marginal = mr4["cpu_per_sub"] / ours4["cpu_per_sub"]
+            print(f"  >= {TARGET_RATIO_AT_4:.0f}x cheaper than MediaRelay at K=4, CPU per subscriber: "
+                  f"{marginal:.1f}x -> {'met' if marginal >= TARGET_RATIO_AT_4 else 'MISSED'}")
+    ours1 = rows.get(Config("ours", 1))
+    if ours1 and "latency_added_median" in ours1:
+        added = ours1["latency_added_median"]
+        print(f"  median latency added at K=1 <= {TARGET_LATENCY_ADDED_AT_1:.0f} ms: {added:+.1f} ms "
+              f"-> {'met' if added <= TARGET_LATENCY_ADDED_AT_1 else 'MISSED'}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ks", default="1,4,8,16",
+                        help="subscriber counts, comma-separated (K=0 baselines always run); default 1,4,8,16")
+    parser.add_argument("--warmup", type=float, default=4.0, help="seconds after connecting before measuring")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the measurement window")
+    parser.add_argument("--decoders", type=int, default=4,
+                        help="subscribers that decode and measure latency (the rest count encoded frames)")
+    parser.add_argument("--mediarelay-max-k", type=int, default=8,
+                        help="skip MediaRelay above this K (it saturates two cores); default 8")
+    parser.add_argument("--skip-mediarelay", action="store_true", help="measure MediaNode only")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON on stdout instead of the tables")
+    args = parser.parse_args(argv)
+    try:
+        args.ks = sorted({int(k) for k in args.ks.split(",") if k.strip()} - {0})
+    except ValueError:
+        parser.error(f"--ks must be comma-separated integers, not {args.ks!r}")
+    if not args.ks or min(args.ks) < 0:
+        parser.error("--ks needs at least one positive K")
+    return args
+
+
+def plan(args: argparse.Namespace) -> tuple[list[Config], set[Config]]:
+    configs = [Config("direct", 1)] + [Config("ours", k) for k in [0, *args.ks]]
+    skipped: set[Config] = set()
+    if not args.skip_mediarelay:
+        for k in [0, *args.ks]:
+            config = Config("mediarelay", k)
+            if k > args.mediarelay_max_k:
+                skipped.add(config)
+            else:
+                configs.append(config)
+    return configs, skipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configs, skipped = plan(args)
+    rows: dict[Config, dict[str, Any]] = {}
+    began = time.monotonic()
+    for config in configs:
+        print(f"running {config.label} ...", file=sys.stderr, flush=True)
+        try:
+            raw = run_config(config, args)
+        except BenchError as exc:
+            rows[config] = {"relay": config.relay, "k": config.k, "error": str(exc)}
+            print(f"  ERROR: {exc}", file=sys.stderr, flush=True)
+            continue
+        baseline = rows.get(Config(config.relay, 0))
+        direct = rows.get(Config("direct", 1))
+        row = summarise(config, raw, baseline if baseline and "error" not in baseline else None,
+                        direct if direct and "error" not in direct else None)
+        rows[config] = row
+        print("  " + progress_line(row), file=sys.stderr, flush=True)
+        for role, entries in row.get("log", {}).items():
+            for entry in entries:
+                print(f"  log[{role}] x{entry['count']}: {entry['example']}", file=sys.stderr)
+    print(f"done in {time.monotonic() - began:.0f} s", file=sys.stderr)
+    if args.json:
+        json.dump({
+            "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                        "python": platform.python_version(), "platform": platform.platform()},
+            "settings": {"ks": args.ks, "warmup": args.warmup, "seconds": args.seconds,
+                         "decoders": args.decoders, "mediarelay_max_k": args.mediarelay_max_k,
+                         "width": procs.WIDTH, "height": procs.HEIGHT, "fps": procs.FPS,
+                         "bitrate": procs.BITRATE},
+            "skipped": [dataclasses.asdict(c) for c in sorted(skipped, key=lambda c: (c.relay, c.k))],
+            "results": list(rows.values()),
+        }, sys.stdout, indent=2)
+        print()
+    else:
+        print_report(rows, args.ks, skipped, args)
+    return 1 if any("error" in row for row in rows.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
