@@ -42,6 +42,8 @@ STAMP_BITS, STAMP_BLOCK, STAMP_LEFT = 24, 32, 16
 COUNTER_TOP, CLOCK_TOP = 16, 16 + STAMP_BLOCK
 STAMP_MASK = (1 << STAMP_BITS) - 1
 BANK_FRAMES = 60  # two seconds of distinct pictures, looped
+PAN = 40  # pixels the view drifts (about 4 px per frame at most)
+NOISE = 3.0  # luma sensor noise, standard deviation
 
 ROOM = "bench"
 BASELINE_SETTLE = 2.0  # seconds of publishing before the relay's 0-subscriber memory is read
@@ -66,20 +68,20 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
 
 
 def make_bank(frames: int = BANK_FRAMES, seed: int = 7) -> list[np.ndarray]:
-    """`frames` yuv420p pictures (each one (H*3/2, W) array): a panning scene, moving shapes, noise."""
+    """`frames` yuv420p pictures (each one (H*3/2, W) array): a slowly panning textured scene, two
+    moving shapes, and fresh sensor noise in every frame. The loop closes smoothly."""
     rng = np.random.default_rng(seed)
-    scene = _background(rng, WIDTH + 400, HEIGHT + 200)
+    scene = _background(rng, WIDTH + 2 * PAN, HEIGHT + 2 * PAN)
     bank = []
     for i in range(frames):
-        phase = 2 * np.pi * i / frames  # the loop closes smoothly
-        x = int((np.sin(phase) * 0.5 + 0.5) * 400)
-        y = int((np.cos(phase) * 0.5 + 0.5) * 200)
+        phase = 2 * np.pi * i / frames
+        x, y = int(PAN * (1 + np.sin(phase))), int(PAN * (1 + np.cos(phase)) / 2)
         rgb = scene[y:y + HEIGHT, x:x + WIDTH].copy()
-        cx, cy = int(WIDTH / 2 + 420 * np.sin(2 * phase)), int(HEIGHT / 2 + 220 * np.cos(3 * phase))
+        cx, cy = int(WIDTH / 2 + 240 * np.sin(phase)), int(HEIGHT / 2 + 120 * np.cos(phase))
         cv2.circle(rgb, (cx, cy), 90, (250, 90, 40), -1)
         cv2.rectangle(rgb, (WIDTH - cx, cy // 2), (WIDTH - cx + 160, cy // 2 + 110), (30, 200, 90), -1)
         yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
-        noisy = yuv[:HEIGHT].astype(np.int16) + rng.normal(0, 3, (HEIGHT, WIDTH)).astype(np.int16)
+        noisy = yuv[:HEIGHT].astype(np.int16) + rng.normal(0, NOISE, (HEIGHT, WIDTH)).astype(np.int16)
         yuv[:HEIGHT] = np.clip(noisy, 0, 255).astype(np.uint8)
         bank.append(yuv)
     return bank

@@ -1,0 +1,390 @@
+// The room page: check camera and microphone, enter, publish, and see and hear everyone else.
+import { applyTranslations, errorText, installLanguageSwitch, t } from "/static/i18n.js";
+import { RoomSocket, gatheringComplete, iceConfiguration } from "/static/signalling.js";
+
+const PUBLISHING_ROLES = new Set(["admin", "leader", "staff", "petitioner"]);
+const VIDEO_MAX_BITRATE = 1_200_000; // enough for 720p talking heads; kind to a phone's uplink
+const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
+
+const $ = (selector) => document.querySelector(selector);
+const roomId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
+
+const state = {
+  token: null,
+  claims: {},
+  socket: null,
+  me: null,
+  iceServers: [],
+  localStream: null,
+  publishPc: null,
+  publishSessionId: null,
+  subscriptions: new Map(), // participant id -> { pc, sessionId }
+  pendingSubscribe: new Map(), // participant id -> timer
+  participants: new Map(), // participant id -> info
+  leaving: false,
+  audioMuted: false,
+  videoMuted: false,
+};
+
+function readToken() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+  const storageKey = `hall.token.${roomId}`;
+  if (fromHash) {
+    sessionStorage.setItem(storageKey, fromHash);
+    // Keep the token out of the address bar, screenshots and the browser history.
+    history.replaceState(null, "", location.pathname + location.search);
+    return fromHash;
+  }
+  return sessionStorage.getItem(storageKey);
+}
+
+function tokenClaims(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return {};
+  }
+}
+
+function setStatus(text, isError = false) {
+  const status = $("#status");
+  status.textContent = text || "";
+  status.classList.toggle("message", Boolean(isError));
+  status.classList.toggle("error", Boolean(isError));
+}
+
+// ------------------------------------------------------------------------------------------ preview
+
+async function startPreview() {
+  $("#preview").hidden = false;
+  await acquireMedia();
+  await listDevices();
+  $("#camera").addEventListener("change", () => acquireMedia());
+  $("#microphone").addEventListener("change", () => acquireMedia());
+}
+
+async function acquireMedia() {
+  const cameraId = $("#camera").value;
+  const microphoneId = $("#microphone").value;
+  stopLocalMedia();
+  const wantVideo = cameraId !== "none";
+  const wantAudio = microphoneId !== "none";
+  if (!wantVideo && !wantAudio) {
+    $("#preview-video").srcObject = null;
+    return;
+  }
+  const constraints = {
+    video: wantVideo ? { deviceId: cameraId ? { exact: cameraId } : undefined, width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 25, max: 30 } } : false,
+    audio: wantAudio ? { deviceId: microphoneId ? { exact: microphoneId } : undefined, echoCancellation: true, noiseSuppression: true } : false,
+  };
+  try {
+    state.localStream = await navigator.mediaDevices.getUserMedia(constraints);
+    $("#preview-video").srcObject = state.localStream;
+    $("#preview-message").hidden = true;
+  } catch (error) {
+    state.localStream = null;
+    const message = $("#preview-message");
+    message.hidden = false;
+    message.textContent = error.name === "NotAllowedError" || error.name === "NotFoundError"
+      ? t("room.permissionDenied") : t("error.generic") + error.message;
+  }
+}
+
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  for (const [select, kind, noneKey] of [[$("#camera"), "videoinput", "room.noCamera"], [$("#microphone"), "audioinput", "room.noMicrophone"]]) {
+    const current = state.localStream?.getTracks().find((track) => track.kind === kind.replace("input", ""))?.getSettings().deviceId;
+    select.replaceChildren();
+    for (const device of devices.filter((d) => d.kind === kind)) {
+      select.append(new Option(device.label || device.deviceId.slice(0, 8), device.deviceId, false, device.deviceId === current));
+    }
+    select.append(new Option(t(noneKey), "none", false, !current && select.options.length === 0));
+  }
+}
+
+function stopLocalMedia() {
+  for (const track of state.localStream?.getTracks() ?? []) track.stop();
+  state.localStream = null;
+}
+
+// ------------------------------------------------------------------------------------------ the room
+
+async function enter() {
+  $("#preview").hidden = true;
+  $("#preview-video").srcObject = null;
+  setStatus(t("room.connecting"));
+  let welcome;
+  try {
+    state.socket = new RoomSocket(roomId, state.token);
+    welcome = await state.socket.connect();
+  } catch (error) {
+    setStatus(errorText(error.code, error.message), true);
+    return false;
+  }
+  state.me = welcome.participant;
+  state.iceServers = welcome.ice_servers;
+  state.participants.clear();
+  $("#stage").hidden = false;
+  $("#room-name").textContent = roomId;
+  setStatus("");
+  listen(state.socket);
+  addTile(state.me, true);
+  for (const participant of welcome.roster) {
+    if (participant.id === state.me.id) continue;
+    state.participants.set(participant.id, participant);
+    addTile(participant, false);
+    if (participant.publications.length) subscribe(participant.id);
+  }
+  updateAlone();
+  if (welcome.permissions.publish && state.localStream) await publish();
+  else setControlsEnabled(false);
+  return true;
+}
+
+function listen(socket) {
+  socket.addEventListener("participant_joined", ({ detail }) => {
+    state.participants.set(detail.participant.id, detail.participant);
+    addTile(detail.participant, false);
+    updateAlone();
+  });
+  socket.addEventListener("participant_left", ({ detail }) => {
+    const id = detail.participant.id;
+    state.participants.delete(id);
+    closeSubscription(id);
+    document.querySelector(`.tile[data-participant-id="${CSS.escape(id)}"]`)?.remove();
+    updateAlone();
+  });
+  socket.addEventListener("participant_updated", ({ detail }) => updateFlags(detail.participant));
+  socket.addEventListener("track_published", ({ detail }) => {
+    if (detail.participant.id === state.me?.id) return;
+    // Audio and video are announced one after the other: subscribe once to both.
+    clearTimeout(state.pendingSubscribe.get(detail.participant.id));
+    state.pendingSubscribe.set(detail.participant.id, setTimeout(() => subscribe(detail.participant.id), 250));
+  });
+  socket.addEventListener("track_unpublished", ({ detail }) => {
+    if (detail.participant.id !== state.me?.id) closeSubscription(detail.participant.id);
+  });
+  socket.addEventListener("room_closed", () => {
+    state.leaving = true;
+    teardown();
+    setStatus(t("room.closed"));
+  });
+  socket.addEventListener("closed", ({ detail }) => {
+    if (state.leaving) return;
+    teardown();
+    if (detail.code >= 4400 && detail.code < 4500) {
+      setStatus(errorText(detail.reason, detail.reason), true);
+      return;
+    }
+    reconnect(0);
+  });
+}
+
+async function reconnect(attempt) {
+  setStatus(t("room.reconnecting"));
+  await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
+  if (state.leaving) return;
+  if (!(await enter())) reconnect(attempt + 1);
+}
+
+async function publish() {
+  const pc = new RTCPeerConnection(iceConfiguration(state.iceServers));
+  state.publishPc = pc;
+  for (const track of state.localStream.getTracks()) {
+    pc.addTransceiver(track, { direction: "sendonly", streams: [state.localStream] });
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await gatheringComplete(pc);
+  try {
+    const reply = await state.socket.request({ type: "publish", sdp: pc.localDescription.sdp });
+    state.publishSessionId = reply.session_id;
+    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+  } catch (error) {
+    setStatus(errorText(error.code, error.message), true);
+    pc.close();
+    state.publishPc = null;
+    return;
+  }
+  for (const sender of pc.getSenders()) {
+    if (sender.track?.kind !== "video") continue;
+    const parameters = sender.getParameters();
+    if (parameters.encodings?.length) {
+      parameters.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
+      sender.setParameters(parameters).catch(() => {});
+    }
+  }
+  setControlsEnabled(true);
+}
+
+async function subscribe(participantId) {
+  state.pendingSubscribe.delete(participantId);
+  if (state.subscriptions.has(participantId) || !state.participants.has(participantId)) return;
+  const pc = new RTCPeerConnection(iceConfiguration(state.iceServers));
+  const entry = { pc, sessionId: null };
+  state.subscriptions.set(participantId, entry);
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  pc.addTransceiver("video", { direction: "recvonly" });
+  const stream = new MediaStream();
+  pc.addEventListener("track", (event) => {
+    stream.addTrack(event.track);
+    const tile = document.querySelector(`.tile[data-participant-id="${CSS.escape(participantId)}"]`);
+    if (!tile) return;
+    const video = tile.querySelector("video");
+    if (video.srcObject !== stream) video.srcObject = stream;
+    if (event.track.kind === "video") tile.classList.remove("no-video");
+    video.play().catch(() => {});
+  });
+  await pc.setLocalDescription(await pc.createOffer());
+  await gatheringComplete(pc);
+  try {
+    const reply = await state.socket.request({ type: "subscribe", participant_id: participantId, sdp: pc.localDescription.sdp });
+    entry.sessionId = reply.session_id;
+    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+  } catch (error) {
+    pc.close();
+    state.subscriptions.delete(participantId);
+    if (error.code !== "nothing_published" && error.code !== "participant_not_found") {
+      setStatus(errorText(error.code, error.message), true);
+    }
+  }
+}
+
+function closeSubscription(participantId) {
+  const entry = state.subscriptions.get(participantId);
+  if (!entry) return;
+  state.subscriptions.delete(participantId);
+  if (entry.sessionId) state.socket?.send({ type: "end_session", session_id: entry.sessionId });
+  entry.pc.close();
+  const tile = document.querySelector(`.tile[data-participant-id="${CSS.escape(participantId)}"]`);
+  if (tile) {
+    tile.classList.add("no-video");
+    tile.querySelector("video").srcObject = null;
+  }
+}
+
+function teardown() {
+  for (const id of [...state.subscriptions.keys()]) closeSubscription(id);
+  for (const timer of state.pendingSubscribe.values()) clearTimeout(timer);
+  state.pendingSubscribe.clear();
+  state.publishPc?.close();
+  state.publishPc = null;
+  $("#grid").replaceChildren();
+}
+
+// ------------------------------------------------------------------------------------------ tiles
+
+function addTile(participant, isSelf) {
+  if (document.querySelector(`.tile[data-participant-id="${CSS.escape(participant.id)}"]`)) return;
+  const tile = document.createElement("div");
+  tile.className = "tile no-video" + (isSelf ? " self" : "");
+  tile.dataset.participantId = participant.id;
+  tile.dataset.initial = (participant.name || "?").slice(0, 1);
+  const video = document.createElement("video");
+  video.autoplay = true;
+  video.playsInline = true;
+  if (isSelf) {
+    video.muted = true;
+    if (state.localStream?.getVideoTracks().length) {
+      video.srcObject = state.localStream;
+      tile.classList.remove("no-video");
+    }
+  }
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = isSelf ? `${participant.name}（${t("room.you")}）` : participant.name;
+  const flags = document.createElement("span");
+  flags.className = "flags";
+  tile.append(video, label, flags);
+  $("#grid").append(tile);
+  updateFlags(participant);
+}
+
+function updateFlags(participant) {
+  const tile = document.querySelector(`.tile[data-participant-id="${CSS.escape(participant.id)}"]`);
+  if (!tile) return;
+  const flags = tile.querySelector(".flags");
+  flags.replaceChildren();
+  if (participant.audio_muted) flags.append(Object.assign(document.createElement("span"), { textContent: t("room.muted") }));
+  if (participant.video_muted) flags.append(Object.assign(document.createElement("span"), { textContent: t("room.cameraIsOff") }));
+}
+
+function updateAlone() {
+  const grid = $("#grid");
+  grid.querySelector(".alone")?.remove();
+  if (state.participants.size === 0) {
+    grid.append(Object.assign(document.createElement("p"), { className: "alone", textContent: t("room.alone") }));
+  }
+}
+
+// ------------------------------------------------------------------------------------------ controls
+
+function setControlsEnabled(publishing) {
+  const hasAudio = publishing && state.localStream?.getAudioTracks().length > 0;
+  const hasVideo = publishing && state.localStream?.getVideoTracks().length > 0;
+  $("#toggle-mic").disabled = !hasAudio;
+  $("#toggle-camera").disabled = !hasVideo;
+}
+
+function toggleMicrophone() {
+  state.audioMuted = !state.audioMuted;
+  for (const track of state.localStream?.getAudioTracks() ?? []) track.enabled = !state.audioMuted;
+  const button = $("#toggle-mic");
+  button.dataset.i18n = state.audioMuted ? "room.unmute" : "room.mute";
+  button.textContent = t(button.dataset.i18n);
+  button.classList.toggle("off", state.audioMuted);
+  state.socket?.send({ type: "mute", audio: state.audioMuted });
+}
+
+function toggleCamera() {
+  state.videoMuted = !state.videoMuted;
+  for (const track of state.localStream?.getVideoTracks() ?? []) track.enabled = !state.videoMuted;
+  const button = $("#toggle-camera");
+  button.dataset.i18n = state.videoMuted ? "room.cameraOn" : "room.cameraOff";
+  button.textContent = t(button.dataset.i18n);
+  button.classList.toggle("off", state.videoMuted);
+  document.querySelector(".tile.self")?.classList.toggle("no-video", state.videoMuted);
+  state.socket?.send({ type: "mute", video: state.videoMuted });
+}
+
+function leave() {
+  state.leaving = true;
+  teardown();
+  state.socket?.close();
+  stopLocalMedia();
+  sessionStorage.removeItem(`hall.token.${roomId}`);
+  $("#stage").hidden = true;
+  setStatus(t("room.left"));
+}
+
+// ------------------------------------------------------------------------------------------ start
+
+async function main() {
+  applyTranslations();
+  installLanguageSwitch($("#lang"));
+  document.title = `${t("app.title")} · ${roomId}`;
+  state.token = readToken();
+  if (!state.token) {
+    setStatus(t("room.noToken"), true);
+    return;
+  }
+  state.claims = tokenClaims(state.token);
+  $("#toggle-mic").addEventListener("click", toggleMicrophone);
+  $("#toggle-camera").addEventListener("click", toggleCamera);
+  $("#leave").addEventListener("click", leave);
+  $("#join").addEventListener("click", () => enter());
+  window.addEventListener("pagehide", () => { state.leaving = true; state.socket?.close(); });
+  if (PUBLISHING_ROLES.has(state.claims.role) && navigator.mediaDevices?.getUserMedia) {
+    await startPreview();
+  } else {
+    $("#preview").hidden = false;
+    $("#preview-video").hidden = true;
+    for (const select of document.querySelectorAll("#preview select")) select.closest("div").hidden = true;
+    const message = $("#preview-message");
+    message.hidden = false;
+    message.textContent = t("room.watchOnly");
+  }
+}
+
+main();
