@@ -49,8 +49,12 @@ class Hall:
         return response.json()
 
     async def bearer(self, username: str, role: Role | str) -> dict[str, str]:
+        """Headers for an API client of a new account (no cookies kept)."""
         await self.add_user(username, role)
-        return {"Authorization": "Bearer " + (await self.login(username))["token"]}
+        async with httpx.AsyncClient(base_url=self.base_url) as client:
+            response = await client.post("/api/auth/login", json={"username": username, "password": "correct-horse-9"})
+            response.raise_for_status()
+        return {"Authorization": "Bearer " + response.json()["token"]}
 
 
 @contextlib.asynccontextmanager

@@ -27,7 +27,7 @@ from media_server import MediaError, Participant, RoomEvent
 from web_ui.deps import Forbidden, NotAuthenticated, join_claims
 from web_ui.errors import status_of
 from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
-from web_ui.identity.tokens import JoinClaims
+from web_ui.identity.tokens import JoinClaims, TokenError
 from web_ui.services import Services
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
         claims = join_claims(services, websocket.query_params.get("token"), room_id, frozenset(ROOM_MEMBERS))
         participant = services.media.join(room_id, name=claims.name, role=claims.role.value,
                                           may_open=claims.role in ROOM_OPENERS)
-    except (NotAuthenticated, Forbidden, MediaError) as exc:
+    except (NotAuthenticated, TokenError, Forbidden, MediaError) as exc:
         status, code = status_of(exc)
         await websocket.send_json({"type": "error", "code": code, "message": str(exc)})
         await websocket.close(CLOSE_CODES.get(status, 4400), reason=code)

@@ -1,0 +1,242 @@
+"""Staff sign-in, page cookies with CSRF protection, roles on every route and socket, and the audit log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy
+import websockets
+
+from media_tools import Publisher
+
+ALL_STAFF = ["admin", "leader", "staff", "security", "observer"]
+READERS = {"admin", "leader", "staff", "observer"}
+OPENERS = {"admin", "leader", "staff"}
+MEMBERS = {"admin", "leader", "staff", "observer"}
+
+# Every /api route and the staff roles allowed on it. A new route must be added here.
+ROUTES = [
+    ("GET", "/api/auth/me", set(ALL_STAFF)),
+    ("POST", "/api/auth/logout", set(ALL_STAFF)),
+    ("GET", "/api/rooms", READERS),
+    ("POST", "/api/rooms", OPENERS),
+    ("GET", "/api/rooms/{room_id}", READERS),
+    ("DELETE", "/api/rooms/{room_id}", OPENERS),
+    ("POST", "/api/rooms/{room_id}/tokens", OPENERS),
+    ("POST", "/api/rooms/{room_id}/join", MEMBERS),
+    ("GET", "/api/users", {"admin"}),
+    ("POST", "/api/users", {"admin"}),
+    ("POST", "/api/users/{username}/disable", {"admin"}),
+    ("GET", "/api/audit", {"admin"}),
+]
+BODIES = {
+    ("POST", "/api/rooms"): {"id": "matrix"},
+    ("POST", "/api/rooms/{room_id}/tokens"): {"role": "petitioner", "name": "来访人"},
+    ("POST", "/api/users"): {"username": "newbie", "password": "long-enough-1", "role": "staff"},
+}
+PUBLIC = {"/api/auth/login"}
+
+
+async def test_every_api_route_is_in_the_role_table(hall):
+    schema = (await hall.client.get("/openapi.json")).json()
+    app_routes = {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if path.startswith("/api/") and path not in PUBLIC
+    }
+    assert app_routes == {(method, path) for method, path, _ in ROUTES}
+
+
+async def test_roles_are_checked_on_every_route(hall):
+    headers = {role: await hall.bearer(f"u-{role}", role) for role in ALL_STAFF}
+    for method, path, allowed in ROUTES:
+        for role in ALL_STAFF:
+            hall.services.media.open_room("matrix-room", opened_by="test")
+            url = path.replace("{room_id}", "matrix-room").replace("{username}", "u-observer")
+            body = BODIES.get((method, path))
+            response = await hall.client.request(method, url, json=body, headers=headers[role])
+            if role in allowed:
+                assert response.status_code < 400 or response.status_code == 409, (method, path, role, response.text)
+            else:
+                assert response.status_code == 403, (method, path, role, response.status_code)
+            if path.endswith("/disable") and response.status_code < 400:
+                # put the account back for the next rows
+                await hall.services.users.set_active("u-observer", True)
+        anonymous = await hall.client.request(method, path.replace("{room_id}", "x").replace("{username}", "x"),
+                                              json=BODIES.get((method, path)))
+        assert anonymous.status_code == 401, (method, path)
+
+
+async def test_login_gives_a_bearer_token_and_httponly_cookies(hall):
+    await hall.add_user("wang", "leader")
+    wrong = await hall.client.post("/api/auth/login", json={"username": "wang", "password": "nope-nope-nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_credentials"
+    unknown = await hall.client.post("/api/auth/login", json={"username": "nobody", "password": "nope-nope-nope"})
+    assert unknown.status_code == 401 and unknown.json()["message"] == wrong.json()["message"]
+    response = await hall.client.post("/api/auth/login", json={"username": "wang", "password": "correct-horse-9"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["user"]["role"] == "leader" and "password" not in json.dumps(body)
+    cookies = response.headers.get_list("set-cookie")
+    session_cookie = next(c for c in cookies if c.startswith("hall_session="))
+    csrf_cookie = next(c for c in cookies if c.startswith("hall_csrf="))
+    assert "HttpOnly" in session_cookie and "samesite=strict" in session_cookie.lower()
+    assert "HttpOnly" not in csrf_cookie
+    me = await hall.client.get("/api/auth/me", headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.json()["username"] == "wang"
+    audit = await hall.services.audit.recent(10, "sign_in")
+    assert [entry["outcome"] for entry in audit[:3]] == ["ok", "refused", "refused"]
+
+
+async def test_cookie_requests_that_change_things_need_the_csrf_token(hall):
+    await hall.add_user("li", "staff")
+    await hall.login("li")  # the client keeps the cookies
+    assert (await hall.client.get("/api/rooms")).status_code == 200  # reading needs no CSRF token
+    refused = await hall.client.post("/api/rooms", json={"id": "csrf-room"})
+    assert refused.status_code == 403 and "CSRF" in refused.json()["message"]
+    assert "csrf-room" not in hall.services.media.rooms
+    forged = await hall.client.post("/api/rooms", json={"id": "csrf-room"}, headers={"X-CSRF-Token": "guess"})
+    assert forged.status_code == 403
+    accepted = await hall.client.post("/api/rooms", json={"id": "csrf-room"},
+                                      headers={"X-CSRF-Token": hall.client.cookies["hall_csrf"]})
+    assert accepted.status_code == 201
+    logout = await hall.client.post("/api/auth/logout", headers={"X-CSRF-Token": hall.client.cookies["hall_csrf"]})
+    assert logout.status_code == 204
+    assert (await hall.client.get("/api/rooms")).status_code == 401
+
+
+async def test_repeated_failures_pause_the_account(hall):
+    await hall.add_user("zhao", "staff")
+    for _ in range(hall.services.settings.auth.max_failed_logins):
+        await hall.client.post("/api/auth/login", json={"username": "zhao", "password": "wrong-password"})
+    locked = await hall.client.post("/api/auth/login", json={"username": "zhao", "password": "correct-horse-9"})
+    assert locked.status_code == 429 and locked.json()["error"] == "account_locked"
+
+
+async def test_a_disabled_account_stops_at_once(hall):
+    admin = await hall.bearer("boss", "admin")
+    staff = await hall.bearer("temp", "staff")
+    assert (await hall.client.get("/api/rooms", headers=staff)).status_code == 200
+    assert (await hall.client.post("/api/users/temp/disable", headers=admin)).status_code == 200
+    assert (await hall.client.get("/api/rooms", headers=staff)).status_code == 401
+
+
+async def test_nobody_invites_above_their_own_role(hall):
+    staff = await hall.bearer("clerk", "staff")
+    hall.services.media.open_room("r1", opened_by="test")
+    up = await hall.client.post("/api/rooms/r1/tokens", json={"role": "leader", "name": "x"}, headers=staff)
+    assert up.status_code == 403
+    down = await hall.client.post("/api/rooms/r1/tokens", json={"role": "petitioner", "name": "来访人"}, headers=staff)
+    assert down.status_code == 201
+    assert down.json()["url"].endswith("/rooms/r1#token=" + down.json()["token"])
+    claims = hall.services.tokens.verify_join(down.json()["token"])
+    assert (claims.room_id, claims.role.value, claims.name) == ("r1", "petitioner", "来访人")
+
+
+async def test_the_audit_log_is_append_only(hall):
+    await hall.services.audit.record(actor="x", role="staff", action="test")
+    async with hall.services.db.engine.begin() as connection:
+        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"):
+            await connection.execute(sqlalchemy.text("UPDATE audit_log SET actor = 'y'"))
+    async with hall.services.db.engine.begin() as connection:
+        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"):
+            await connection.execute(sqlalchemy.text("DELETE FROM audit_log"))
+    assert (await hall.services.audit.recent(1))[0]["actor"] == "x"
+
+
+async def test_socket_refusals_say_why(hall):
+    base = hall.base_url.replace("http", "ws")
+    cases = [
+        ("r1", "garbage", 4401, "invalid_token"),
+        ("r1", hall.token("r1", "security"), 4403, "forbidden"),
+        ("r1", hall.token("r2", "staff"), 4403, "forbidden"),
+        ("closed-room", hall.token("closed-room", "petitioner"), 4404, "room_not_found"),
+    ]
+    for room, token, close_code, error in cases:
+        async with websockets.connect(f"{base}/ws/rooms/{room}?token={token}") as socket:
+            message = json.loads(await socket.recv())
+            assert message["type"] == "error" and message["code"] == error
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await socket.recv()
+            assert closed.value.rcvd.code == close_code
+    assert "closed-room" not in hall.services.media.rooms
+
+
+async def test_socket_messages_are_checked(hall):
+    base = hall.base_url.replace("http", "ws")
+    async with websockets.connect(f"{base}/ws/rooms/r3?token={hall.token('r3', 'observer')}") as socket:
+        assert json.loads(await socket.recv())["type"] == "error"  # observers cannot open rooms
+    hall.services.media.open_room("r3", opened_by="test")
+    async with websockets.connect(f"{base}/ws/rooms/r3?token={hall.token('r3', 'observer', '观察员')}") as socket:
+        welcome = json.loads(await socket.recv())
+        assert welcome["permissions"] == {"publish": False, "open": False}
+        publisher = Publisher()
+        try:
+            await socket.send(json.dumps({"type": "publish", "sdp": await publisher.offer(), "request_id": 1}))
+            reply = json.loads(await socket.recv())
+            assert reply == {"type": "error", "code": "forbidden", "message": "role 'observer' may not publish",
+                             "request_id": 1}
+        finally:
+            await publisher.close()
+        await socket.send("not json")
+        assert json.loads(await socket.recv())["code"] == "bad_request"
+        await socket.send(json.dumps({"type": "subscribe", "participant_id": "PA_nobody", "sdp": "v=0", "request_id": 2}))
+        assert json.loads(await socket.recv())["code"] == "invalid_sdp"
+        await socket.send(json.dumps({"type": "fly", "request_id": 3}))
+        assert json.loads(await socket.recv())["code"] == "bad_request"
+        await socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(await socket.recv()) == {"type": "pong"}
+    assert (await hall.client.get("/healthz")).status_code == 200
+
+
+def test_cli_token_is_accepted_by_a_server_on_the_same_data_dir(tmp_path):
+    data = tmp_path / "data"
+    printed = subprocess.run(
+        [sys.executable, "-m", "web_ui.cli", "token", "--data-dir", str(data), "--room", "cli-room",
+         "--role", "leader", "--name", "王局长", "--ttl", "300"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    refused = subprocess.run(
+        [sys.executable, "-m", "web_ui.cli", "token", "--data-dir", str(data), "--room", "x", "--role", "king"],
+        capture_output=True, text=True,
+    )
+    assert refused.returncode == 2 and "unknown role" in refused.stderr
+
+    import asyncio
+
+    from conftest import running_hall
+
+    async def publish() -> int:
+        async with running_hall(tmp_path) as hall:
+            publisher = Publisher(audio=False)
+            try:
+                response = await hall.client.post(
+                    "/whip/cli-room", content=await publisher.offer(),
+                    headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {printed}"})
+                roster = hall.services.media.rooms["cli-room"].roster()
+                assert roster[0]["name"] == "王局长" and roster[0]["role"] == "leader"
+                return response.status_code
+            finally:
+                await publisher.close()
+
+    assert asyncio.run(publish()) == 201
+
+
+def test_cli_user_add(tmp_path):
+    data = tmp_path / "data"
+    run = [sys.executable, "-m", "web_ui.cli", "user", "add", "chen", "--role", "security", "--data-dir", str(data),
+           "--display-name", "陈队长", "--password-stdin"]
+    added = subprocess.run(run, input="a-strong-secret\n", capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
+    again = subprocess.run(run, input="a-strong-secret\n", capture_output=True, text=True)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    short = subprocess.run(run[:5] + ["zhou"] + run[6:], input="short\n", capture_output=True, text=True)
+    assert short.returncode == 2 and "at least 8" in short.stderr
+    listed = subprocess.run([sys.executable, "-m", "web_ui.cli", "user", "list", "--data-dir", str(data)],
+                            capture_output=True, text=True, check=True).stdout
+    assert "chen\tsecurity\t陈队长\tactive" in listed
+    assert "a-strong-secret" not in added.stdout + added.stderr
