@@ -1,0 +1,93 @@
+"""The forwarding rules on their own: keyframe gating, bounded queues, coalesced keyframe requests."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from media_server import MediaStats, TrackForwarder
+from media_server.aiortc_adapter import CodecInfo, EncodedFrame, is_keyframe
+
+VP8 = CodecInfo("video", "VP8", 90000, None, {})
+KEY = bytes([0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A])  # frame tag bit 0 = 0: a key frame
+DELTA = bytes([0x31, 0x02, 0x00])
+
+
+def frame(data: bytes, n: int) -> EncodedFrame:
+    return EncodedFrame(data, n * 3000, is_keyframe("VP8", data))
+
+
+class CountingRequests:
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def __call__(self) -> bool:
+        self.sent += 1
+        return True
+
+
+def test_keyframes_are_recognised():
+    assert is_keyframe("VP8", KEY) and not is_keyframe("VP8", DELTA)
+    assert is_keyframe("H264", b"\x00\x00\x00\x01\x67\x42" + b"\x00\x00\x01\x65\x88")  # SPS then IDR
+    assert not is_keyframe("H264", b"\x00\x00\x00\x01\x41\x9a")  # a non-IDR slice
+    assert is_keyframe("opus", b"\x78")
+
+
+async def test_a_new_subscriber_waits_for_a_keyframe_and_asks_for_one():
+    requests = CountingRequests()
+    forwarder = TrackForwarder("video", requests, MediaStats(), keyframe_interval=0.05)
+    forwarder.push(VP8, frame(KEY, 0))
+    track = forwarder.subscribe()
+    assert requests.sent == 1
+    forwarder.push(VP8, frame(DELTA, 1))  # useless without the keyframe before it: not sent
+    forwarder.push(VP8, frame(KEY, 2))
+    forwarder.push(VP8, frame(DELTA, 3))
+    first = await track.recv()
+    second = await track.recv()
+    assert (bytes(first), first.pts) == (KEY, 6000)
+    assert (bytes(second), second.pts) == (DELTA, 9000)
+    assert first.time_base.denominator == 90000
+
+
+async def test_requests_from_many_subscribers_become_one():
+    requests = CountingRequests()
+    forwarder = TrackForwarder("video", requests, MediaStats(), keyframe_interval=0.2)
+    for _ in range(8):
+        forwarder.subscribe()
+        forwarder.keyframes.request()  # as a subscriber's PLI would
+    assert requests.sent == 1
+    await asyncio.sleep(0.3)
+    assert requests.sent == 2  # one more after the quiet interval, so no request is lost
+    await asyncio.sleep(0.3)
+    assert requests.sent == 2
+    assert forwarder.keyframes.requests_received == 16
+
+
+async def test_a_slow_subscriber_skips_to_the_next_keyframe_instead_of_growing():
+    stats = MediaStats()
+    forwarder = TrackForwarder("video", CountingRequests(), stats, queue_frames=5, keyframe_interval=0.05)
+    slow = forwarder.subscribe()
+    forwarder.push(VP8, frame(KEY, 0))
+    for n in range(1, 12):
+        forwarder.push(VP8, frame(DELTA, n))
+    assert len(slow._queue) <= 5
+    assert stats.dropped_frames == 5
+    forwarder.push(VP8, frame(KEY, 12))
+    forwarder.push(VP8, frame(DELTA, 13))
+    received = [await slow.recv() for _ in range(2)]
+    assert [p.pts // 3000 for p in received] == [12, 13]  # resumed cleanly at the keyframe
+
+
+async def test_audio_is_never_gated_and_the_end_reaches_subscribers():
+    forwarder = TrackForwarder("audio", CountingRequests(), MediaStats())
+    opus = CodecInfo("audio", "opus", 48000, 2, {})
+    track = forwarder.subscribe()
+    forwarder.push(opus, EncodedFrame(b"\x78\x01", 960, True))
+    assert bytes(await track.recv()) == b"\x78\x01"
+    forwarder.end()
+    from aiortc.mediastreams import MediaStreamError
+
+    with pytest.raises(MediaStreamError):
+        await track.recv()
+    assert forwarder.tracks == set()
