@@ -376,15 +376,16 @@ async def _our_relay(ctl: Connection, publisher_conn: Connection, subscriber_con
         subscription = await node.subscribe(subscriber, publisher.id, offer)
         subscriber_conn.send(("answer", index, subscription.answer_sdp))
 
+    tracks = sorted(forwarder.tracks, key=id)
+
     async def snapshot() -> dict[str, Any]:
         return {**process_snapshot(), **dataclasses.asdict(node.stats), "frames_in": forwarder.frames_in,
-                "keyframes_in": forwarder.keyframes_in}
+                "keyframes_in": forwarder.keyframes_in, "sent": [t.frames_sent for t in tracks]}
 
     first, last = await measure(ctl, {}, snapshot)
     wall = last["wall"] - first["wall"]
     counters = ("forwarded_frames", "forwarded_bytes", "keyframe_requests", "dropped_frames",
                 "frames_in", "keyframes_in")
-    tracks = sorted(forwarder.tracks, key=id)
     await report_and_wait(ctl, {
         "cpu": window_cpu(first, last),
         "rss_baseline_kb": baseline_rss_kb,
@@ -394,8 +395,7 @@ async def _our_relay(ctl: Connection, publisher_conn: Connection, subscriber_con
                    "keyframes_in": forwarder.keyframes_in,
                    "keyframe_requests_received": forwarder.keyframes.requests_received},
         "per_subscriber_frames_dropped": [t.frames_dropped for t in tracks],
-        "forwarded_fps_per_subscriber": (last["forwarded_frames"] - first["forwarded_frames"])
-        / wall / max(k, 1),
+        "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["sent"], last["sent"])],
         "log": tally.report(),
     })
     await node.close()
@@ -435,15 +435,16 @@ async def _media_relay(ctl: Connection, publisher_conn: Connection, subscriber_c
     baseline_rss_kb = vm_rss_kb()
 
     subscriber_pcs = []
+    encoded = [0] * k  # frames each subscriber's sender took from MediaRelay (and encoded)
     for _ in range(k):
         _, index, offer = await receive(subscriber_conn)
         subscriber_pc = new_pc()
-        answer = await answer_with_track(subscriber_pc, offer, relay.subscribe(source, buffered=False))
-        subscriber_conn.send(("answer", index, answer))
+        proxy = _count_frames(relay.subscribe(source, buffered=False), encoded, index)
+        subscriber_conn.send(("answer", index, await answer_with_track(subscriber_pc, offer, proxy)))
         subscriber_pcs.append(subscriber_pc)
 
     async def snapshot() -> dict[str, Any]:
-        return {**process_snapshot(), "decoded": decoded[0]}
+        return {**process_snapshot(), "decoded": decoded[0], "encoded": list(encoded)}
 
     first, last = await measure(ctl, {}, snapshot)
     wall = last["wall"] - first["wall"]
@@ -452,12 +453,26 @@ async def _media_relay(ctl: Connection, publisher_conn: Connection, subscriber_c
         "rss_baseline_kb": baseline_rss_kb,
         "rss_kb": last["rss_kb"],
         "decoded_fps": (last["decoded"] - first["decoded"]) / wall,
+        "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["encoded"], last["encoded"])],
         "log": tally.report(),
     })
     sink_task.cancel()
     for subscriber_pc in subscriber_pcs:
         await subscriber_pc.close()
     await pc.close()
+
+
+def _count_frames(track: Any, counts: list[int], index: int) -> Any:
+    """Count the frames a sender takes from `track` into `counts[index]`."""
+    recv = track.recv
+
+    async def counting_recv() -> Any:
+        frame = await recv()
+        counts[index] += 1
+        return frame
+
+    track.recv = counting_recv
+    return track
 
 
 # --------------------------------------------------------------------------- subscribers

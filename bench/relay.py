@@ -38,6 +38,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,7 +183,9 @@ def summarise(config: Config, raw: dict[str, Any], baseline: dict[str, Any] | No
             row["rss_per_sub_mb"] = row["rss_delta_mb"] / config.k
             if baseline is not None:
                 row["cpu_per_sub"] = (relay["cpu"] - baseline["relay_cpu"]) / config.k
-        for key in ("window", "totals", "per_subscriber_frames_dropped", "forwarded_fps_per_subscriber",
+        row["total_cpu"] = relay["cpu"] + row["publisher_cpu"] + row["subscribers_cpu"]
+        row["relay_sent_fps_min"] = min(relay["sent_fps_per_subscriber"], default=None)
+        for key in ("window", "totals", "per_subscriber_frames_dropped", "sent_fps_per_subscriber",
                     "decoded_fps"):
             if key in relay:
                 row[f"relay_{key}"] = relay[key]
@@ -219,27 +222,67 @@ def progress_line(row: dict[str, Any]) -> str:
     if row["latency_median"] is not None:
         parts.append(f"latency {row['latency_median']:.1f}/{row['latency_p90']:.1f} ms")
     parts.append(f"pub {row['publisher_kbps']:.0f} kbps")
+    parts.append(f"cpu pub/subs {row['publisher_cpu']:.2f}/{row['subscribers_cpu']:.2f}")
+    window = row.get("relay_window")
+    if window and (window["keyframe_requests"] or window["dropped_frames"] or window["keyframes_in"]):
+        parts.append(f"node: {window['keyframes_in']} keyframes in, {window['keyframe_requests']} "
+                     f"keyframe requests, {window['dropped_frames']} dropped")
     if row["missing_frames"] or row["decode_errors"] or row["bad_stamps"] or row["silent_subscribers"]:
         parts.append(f"missing {row['missing_frames']} decode-errors {row['decode_errors']} "
                      f"bad-stamps {row['bad_stamps']} silent {row['silent_subscribers']}")
     return " | ".join(parts)
 
 
+Cell = Callable[[dict[str, Any]], str]
+
+
+def print_table(title: str, rows: dict[Config, dict[str, Any]], ks: list[int], skipped: set[Config],
+                columns: list[tuple[str, str, Cell]]) -> None:
+    """One line per K; each column is (header, relay or "ratio", cell). Ratio cells get both rows."""
+    print(f"\n{title}")
+    headers = ["  K"] + [header for header, _, _ in columns]
+    lines = []
+    for k in ks:
+        ours, mr = rows.get(Config("ours", k)), rows.get(Config("mediarelay", k))
+        line = [f"{k:>3}"]
+        for _, relay, cell in columns:
+            if relay == "ratio":
+                usable = all(r is not None and "error" not in r for r in (ours, mr))
+                line.append(cell({"ours": ours, "mediarelay": mr}) if usable else "-")
+                continue
+            row = rows.get(Config(relay, k))
+            if Config(relay, k) in skipped:
+                line.append("saturated/skipped")
+            elif row is None:
+                line.append("not run")
+            elif "error" in row:
+                line.append("error")
+            else:
+                line.append(cell(row))
+        lines.append(line)
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    print(" | ".join(h.rjust(w) for h, w in zip(headers, widths)))
+    print("-+-".join("-" * w for w in widths))
+    for line in lines:
+        print(" | ".join(c.rjust(w) for c, w in zip(line, widths)))
+
+
+def per_sub(key: str) -> Cell:
+    return lambda r: f"{fmt(r.get(key), '.4f')} ({r['cpu_per_sub_raw']:.4f})"
+
+
+def pair(low: str, high: str, spec: str = ".1f", signed: bool = False) -> Cell:
+    def cell(r: dict[str, Any]) -> str:
+        if r.get(low) is None:
+            return "-"
+        sign = "+" if signed else ""
+        return f"{r[low]:{sign}{spec}}/{r[high]:{sign}{spec}}"
+    return cell
+
+
 def print_report(rows: dict[Config, dict[str, Any]], ks: list[int], skipped: set[Config],
                  args: argparse.Namespace) -> None:
-    def cell(relay: str, k: int) -> dict[str, Any] | None:
-        return rows.get(Config(relay, k))
-
-    def status(relay: str, k: int) -> str | None:
-        config = Config(relay, k)
-        if config in skipped:
-            return "saturated/skipped"
-        row = rows.get(config)
-        if row is None:
-            return "not run"
-        return "error" if "error" in row else None
-
-    direct = cell("direct", 1)
+    direct = rows.get(Config("direct", 1))
     print(f"\nRelay benchmark: {procs.WIDTH}x{procs.HEIGHT} {procs.FPS} fps VP8, "
           f"warm-up {args.warmup:g} s, window {args.seconds:g} s, {os.cpu_count()} CPUs, "
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
@@ -248,57 +291,43 @@ def print_report(rows: dict[Config, dict[str, Any]], ks: list[int], skipped: set
               f"p90 {direct['latency_p90']:.1f} ms; publisher {direct['publisher_kbps']:.0f} kbps, "
               f"{direct['publisher_fps']:.1f} fps")
     for relay in ("ours", "mediarelay"):
-        base = cell(relay, 0)
+        base = rows.get(Config(relay, 0))
         if base and "error" not in base:
             print(f"{RELAY_NAMES[relay]} K=0 baseline: relay CPU {base['relay_cpu']:.3f} cores, "
                   f"RSS {base['rss_mb']:.0f} MB")
 
-    print("\nRelay CPU (cores) and memory")
-    header = ("  K | MediaNode | MediaRelay | MR/ours | MediaNode CPU/sub (raw) | MediaRelay CPU/sub (raw)"
-              " | MR/ours per sub | MediaNode MB/sub | MediaRelay MB/sub")
-    print(header)
-    print("-" * len(header))
-    for k in ks:
-        ours, mr = cell("ours", k), cell("mediarelay", k)
-        ours_status, mr_status = status("ours", k), status("mediarelay", k)
-        ours_ok = ours_status is None and ours is not None
-        mr_ok = mr_status is None and mr is not None
-        print(" | ".join([
-            f"{k:>3}",
-            f"{ours['relay_cpu']:>9.3f}" if ours_ok else f"{ours_status:>9}",
-            f"{mr['relay_cpu']:>10.3f}" if mr_ok else f"{mr_status:>10}",
-            f"{ratio(mr['relay_cpu'], ours['relay_cpu']):>7}" if ours_ok and mr_ok else f"{'-':>7}",
-            f"{fmt(ours.get('cpu_per_sub'), '.4f')} ({ours['cpu_per_sub_raw']:.4f})".rjust(23)
-            if ours_ok else f"{ours_status:>23}",
-            f"{fmt(mr.get('cpu_per_sub'), '.4f')} ({mr['cpu_per_sub_raw']:.4f})".rjust(24)
-            if mr_ok else f"{mr_status:>24}",
-            f"{ratio(mr.get('cpu_per_sub'), ours.get('cpu_per_sub')):>15}" if ours_ok and mr_ok
-            else f"{'-':>15}",
-            f"{ours['rss_per_sub_mb']:>16.2f}" if ours_ok else f"{ours_status:>16}",
-            f"{mr['rss_per_sub_mb']:>17.2f}" if mr_ok else f"{mr_status:>17}",
-        ]))
+    def ratio_of(key: str) -> Cell:
+        return lambda both: ratio(both["mediarelay"].get(key), both["ours"].get(key))
 
-    print("\nSubscribers: decoded fps (min/median), latency added over direct (median/p90, ms)")
-    header = ("  K | MediaNode fps | MediaRelay fps | MediaNode +latency | MediaRelay +latency"
-              " | MediaNode missing | MediaRelay missing")
-    print(header)
-    print("-" * len(header))
-    for k in ks:
-        cells = [f"{k:>3}"]
-        for relay, width in (("ours", 13), ("mediarelay", 14)):
-            row, state = cell(relay, k), status(relay, k)
-            cells.append((f"{fmt(row['fps_min'], '.1f')}/{fmt(row['fps_median'], '.1f')}"
-                          if state is None and row else state or "-").rjust(width))
-        for relay, width in (("ours", 18), ("mediarelay", 19)):
-            row, state = cell(relay, k), status(relay, k)
-            text = state or "-"
-            if state is None and row and "latency_added_median" in row:
-                text = f"{row['latency_added_median']:+.1f}/{row['latency_added_p90']:+.1f}"
-            cells.append(text.rjust(width))
-        for relay, width in (("ours", 17), ("mediarelay", 18)):
-            row, state = cell(relay, k), status(relay, k)
-            cells.append((str(row["missing_frames"]) if state is None and row else state or "-").rjust(width))
-        print(" | ".join(cells))
+    print_table("Relay CPU (cores) and memory; CPU/sub = (CPU - K=0 CPU) / K, raw = CPU / K",
+                rows, ks, skipped, [
+                    ("MediaNode CPU", "ours", lambda r: f"{r['relay_cpu']:.3f}"),
+                    ("MediaRelay CPU", "mediarelay", lambda r: f"{r['relay_cpu']:.3f}"),
+                    ("MR/ours", "ratio", ratio_of("relay_cpu")),
+                    ("MediaNode CPU/sub (raw)", "ours", per_sub("cpu_per_sub")),
+                    ("MediaRelay CPU/sub (raw)", "mediarelay", per_sub("cpu_per_sub")),
+                    ("MR/ours per sub", "ratio", ratio_of("cpu_per_sub")),
+                    ("MediaNode MB/sub", "ours", lambda r: f"{r['rss_per_sub_mb']:.2f}"),
+                    ("MediaRelay MB/sub", "mediarelay", lambda r: f"{r['rss_per_sub_mb']:.2f}"),
+                ])
+    print_table("Subscribers: decoded fps (min/median) and latency added over direct (median/p90, ms)",
+                rows, ks, skipped, [
+                    ("MediaNode fps", "ours", pair("fps_min", "fps_median")),
+                    ("MediaRelay fps", "mediarelay", pair("fps_min", "fps_median")),
+                    ("MediaNode +latency", "ours", pair("latency_added_median", "latency_added_p90",
+                                                        signed=True)),
+                    ("MediaRelay +latency", "mediarelay", pair("latency_added_median", "latency_added_p90",
+                                                           signed=True)),
+                    ("MediaNode missing frames", "ours", lambda r: str(r["missing_frames"])),
+                    ("MediaRelay missing frames", "mediarelay", lambda r: str(r["missing_frames"])),
+                ])
+    print_table("Load: relay's slowest sender (fps) and CPU of publisher + relay + subscribers (cores)",
+                rows, ks, skipped, [
+                    ("MediaNode sent fps", "ours", lambda r: fmt(r.get("relay_sent_fps_min"), ".1f")),
+                    ("MediaRelay sent fps", "mediarelay", lambda r: fmt(r.get("relay_sent_fps_min"), ".1f")),
+                    ("MediaNode all CPU", "ours", lambda r: f"{r['total_cpu']:.2f}"),
+                    ("MediaRelay all CPU", "mediarelay", lambda r: f"{r['total_cpu']:.2f}"),
+                ])
     print_targets(rows)
     for config, row in rows.items():
         if "error" in row:

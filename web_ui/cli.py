@@ -122,9 +122,13 @@ def serve(settings: HallSettings) -> None:
     elif server.self_signed:
         cert, key = self_signed(server.data_dir / "tls")
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    # The plain asyncio loop: the one the media path is tested and measured on.
     config = uvicorn.Config(create_app(settings), host=server.host, port=server.port, log_level="info",
-                            proxy_headers=False, server_header=False, **ssl)
-    uvicorn.Server(config).run()
+                            loop="asyncio", proxy_headers=False, server_header=False, **ssl)
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        pass
 
 
 def base_url(settings: HallSettings) -> str:
