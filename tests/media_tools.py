@@ -199,3 +199,22 @@ class Subscriber:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+# ------------------------------------------------------------------ straight to a MediaNode, no HTTP
+
+
+async def node_publish(node, room: str = "r1", codec: str = "video/VP8") -> tuple[Publisher, str]:
+    publisher = Publisher(video_codec=codec)
+    participant = node.join(room, name="发布者", role="staff", may_open=True)
+    session = await node.publish(participant, await publisher.offer())
+    await publisher.accept(session.answer_sdp)
+    return publisher, participant.id
+
+
+async def node_subscribe(node, source_id: str, room: str = "r1", **kwargs) -> Subscriber:
+    subscriber = Subscriber(**kwargs)
+    participant = node.join(room, name="观众", role="observer", may_open=False, transient=True)
+    session = await node.subscribe(participant, source_id, await subscriber.offer())
+    await subscriber.accept(session.answer_sdp)
+    return subscriber

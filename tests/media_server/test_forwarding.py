@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from media_server import MediaNode, MediaSettings
-from media_tools import Publisher, Subscriber, luma, psnr
+from media_tools import luma, node_publish as publish, node_subscribe as subscribe, psnr
 
 
 @pytest.fixture
@@ -16,22 +16,6 @@ async def node():
     node = MediaNode(MediaSettings(interfaces=["127.0.0.1"]))
     yield node
     await node.close()
-
-
-async def publish(node: MediaNode, room: str = "r1", codec: str = "video/VP8") -> tuple[Publisher, str]:
-    publisher = Publisher(video_codec=codec)
-    participant = node.join(room, name="发布者", role="staff", may_open=True)
-    session = await node.publish(participant, await publisher.offer())
-    await publisher.accept(session.answer_sdp)
-    return publisher, participant.id
-
-
-async def subscribe(node: MediaNode, source_id: str, room: str = "r1", **kwargs) -> Subscriber:
-    subscriber = Subscriber(**kwargs)
-    participant = node.join(room, name="观众", role="observer", may_open=False, transient=True)
-    session = await node.subscribe(participant, source_id, await subscriber.offer())
-    await subscriber.accept(session.answer_sdp)
-    return subscriber
 
 
 @pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])

@@ -11,7 +11,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from media_server import AiortcInternalsMoved, MediaNode, MediaSettings, check_internals
-from test_forwarding import publish, subscribe
+from media_tools import node_publish as publish, node_subscribe as subscribe
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import jwt
 import pytest
 import websockets
 
-from conftest import running_hall
+from hall_tools import running_hall
 from media_tools import Publisher, Subscriber
 
 SDP = {"Content-Type": "application/sdp"}

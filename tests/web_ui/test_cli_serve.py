@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+from hall_tools import free_port
 
 pytestmark = pytest.mark.slow
 

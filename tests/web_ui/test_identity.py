@@ -208,7 +208,7 @@ def test_cli_token_is_accepted_by_a_server_on_the_same_data_dir(tmp_path):
 
     import asyncio
 
-    from conftest import running_hall
+    from hall_tools import running_hall
 
     async def publish() -> int:
         async with running_hall(tmp_path) as hall:

@@ -74,7 +74,7 @@ async def test_whip_publisher_and_whep_subscribers(hall):
 
 
 async def test_ice_servers_in_link_headers_and_cors(tmp_path):
-    from conftest import running_hall
+    from hall_tools import running_hall
 
     ice = [{"urls": ["stun:stun.hall.example:3478"]},
            {"urls": ["turn:turn.hall.example:3478?transport=udp"], "username": "hall", "credential": "s3cret"}]
