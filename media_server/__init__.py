@@ -3,7 +3,12 @@
 Knows nothing of appointments or cameras: it offers rooms, sources and sinks.
 """
 
-from media_server.aiortc_adapter import AiortcInternalsMoved, CodecInfo, EncodedFrame, check_internals
+from media_server.aiortc_adapter import (
+    AiortcInternalsMoved,
+    CodecInfo,
+    EncodedFrame,
+    check_internals,
+)
 from media_server.errors import (
     CodecMismatch,
     InvalidOffer,
@@ -20,14 +25,45 @@ from media_server.errors import (
 )
 from media_server.forwarding import ForwardedTrack, TrackForwarder
 from media_server.node import MediaNode, PeerSession
-from media_server.rooms import Participant, Publication, Room, RoomEvent, RoomEventType, Subscription
+from media_server.rooms import (
+    Participant,
+    Publication,
+    Room,
+    RoomEvent,
+    RoomEventType,
+    Subscription,
+)
 from media_server.settings import IceServer, MediaSettings
 from media_server.stats import MediaStats
 
 __all__ = [
-    "AiortcInternalsMoved", "CodecInfo", "CodecMismatch", "EncodedFrame", "ForwardedTrack", "IceServer",
-    "InvalidOffer", "MediaError", "MediaNode", "MediaSettings", "MediaStats", "NegotiationFailed",
-    "NothingToSubscribe", "Participant", "ParticipantNotFound", "PeerSession", "ProgramNotAvailable",
-    "Publication", "Room", "RoomClosed", "RoomEvent", "RoomEventType", "RoomFull", "RoomNotFound",
-    "SessionNotFound", "Subscription", "TrackForwarder", "UnsupportedCodecs", "check_internals",
+    "AiortcInternalsMoved",
+    "CodecInfo",
+    "CodecMismatch",
+    "EncodedFrame",
+    "ForwardedTrack",
+    "IceServer",
+    "InvalidOffer",
+    "MediaError",
+    "MediaNode",
+    "MediaSettings",
+    "MediaStats",
+    "NegotiationFailed",
+    "NothingToSubscribe",
+    "Participant",
+    "ParticipantNotFound",
+    "PeerSession",
+    "ProgramNotAvailable",
+    "Publication",
+    "Room",
+    "RoomClosed",
+    "RoomEvent",
+    "RoomEventType",
+    "RoomFull",
+    "RoomNotFound",
+    "SessionNotFound",
+    "Subscription",
+    "TrackForwarder",
+    "UnsupportedCodecs",
+    "check_internals",
 ]

@@ -190,12 +190,12 @@ class EncodedFrameTap:
         )
         decoder_queue: queue.Queue[Any] = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
         self._decoder_put = decoder_queue.put
-        decoder_queue.put = self._put  # type: ignore[method-assign]
+        decoder_queue.put = self._put  # type: ignore[method-assign,assignment]
         original_receive = receiver.receive
 
         async def receive_with_deferred_decoder(parameters: Any) -> None:
             # receive() has no await: the module swap is seen by this call only.
-            aiortc.rtcrtpreceiver.threading = _deferred_threading  # type: ignore[attr-defined]
+            aiortc.rtcrtpreceiver.threading = _deferred_threading  # type: ignore[attr-defined,assignment]
             try:
                 await original_receive(parameters)
             finally:
@@ -224,7 +224,7 @@ class EncodedFrameTap:
         task.add_done_callback(_log_task_error)
         return True
 
-    def _put(self, item: Any) -> None:
+    def _put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:  # the receiver is stopping
             self._decoder_put(None)
             if not self._ended:
@@ -322,27 +322,26 @@ class HallIceConnection(aioice.ice.Connection):
             candidates.append(protocol.local_candidate)
             protocols.append(protocol)
         self._protocols += protocols
-        tasks = []
+        tasks: list[asyncio.Task[list[aioice.ice.Candidate]]] = []
         if self.stun_server:
             for protocol in protocols:
                 if ipaddress.ip_address(protocol.local_candidate.host).version == 4:
-                    tasks.append(
-                        asyncio.create_task(aioice.ice.server_reflexive_candidate(protocol, self.stun_server))
-                    )
+                    tasks.append(asyncio.create_task(self._reflexive(protocol)))
         if self.turn_server:  # relayed candidates use their own socket: let aioice gather them
             tasks.append(asyncio.create_task(self._relayed_only(component, timeout)))
         if tasks:
             done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in done:
                 if task.exception() is None:
-                    result = task.result()
-                    if isinstance(result, list):
-                        candidates.extend(result)
-                    else:
-                        candidates.append(result)
+                    candidates.extend(task.result())
             for task in pending:
                 task.cancel()
         return candidates
+
+    async def _reflexive(self, protocol: aioice.ice.StunProtocol) -> list[aioice.ice.Candidate]:
+        assert self.stun_server is not None
+        candidate, _ = await aioice.ice.server_reflexive_candidate(protocol, self.stun_server)
+        return [candidate]
 
     async def _relayed_only(self, component: int, timeout: int) -> list[aioice.ice.Candidate]:
         stun_server, self.stun_server = self.stun_server, None
@@ -408,8 +407,15 @@ def check_internals() -> None:
     need(hasattr(aiortc.rtcicetransport, "Connection"), "aiortc.rtcicetransport.Connection")
     for name in ("_remove_frame", "_packets", "_origin", "remove", "capacity"):
         need(hasattr(JitterBuffer(capacity=16), name), f"JitterBuffer.{name}")
-    for name in ("CONSENT_INTERVAL", "CONSENT_FAILURES", "StunProtocol", "Candidate",
-                 "candidate_foundation", "candidate_priority", "server_reflexive_candidate"):
+    for name in (
+        "CONSENT_INTERVAL",
+        "CONSENT_FAILURES",
+        "StunProtocol",
+        "Candidate",
+        "candidate_foundation",
+        "candidate_priority",
+        "server_reflexive_candidate",
+    ):
         need(hasattr(aioice.ice, name), f"aioice.ice.{name}")
     need(hasattr(aioice.ice.Connection, "get_component_candidates"), "aioice Connection.get_component_candidates")
     try:
@@ -420,10 +426,14 @@ def check_internals() -> None:
     except (OSError, TypeError, AttributeError) as exc:
         problems.append(f"source of the hooked methods ({exc})")
     else:
-        need("threading.Thread(" in receive_source and "await" not in receive_source,
-             "RTCRtpReceiver.receive starting the decoder thread without awaiting")
-        need("self.__decoder_queue.put((codec, encoded_frame))" in handle_source,
-             "RTCRtpReceiver._handle_rtp_packet putting (codec, frame) on __decoder_queue")
+        need(
+            "threading.Thread(" in receive_source and "await" not in receive_source,
+            "RTCRtpReceiver.receive starting the decoder thread without awaiting",
+        )
+        need(
+            "self.__decoder_queue.put((codec, encoded_frame))" in handle_source,
+            "RTCRtpReceiver._handle_rtp_packet putting (codec, frame) on __decoder_queue",
+        )
         need("self.__jitter_buffer.add(packet)" in handle_source, "RTCRtpReceiver.__jitter_buffer")
         need(".pack(data)" in send_source, "RTCRtpSender packing pre-encoded packets")
         need("self._protocols" in gather_source, "aioice Connection._protocols")
@@ -437,8 +447,11 @@ def check_internals() -> None:
         raise AiortcInternalsMoved(
             f"aiortc {aiortc.__version__} (pinned {PINNED_AIORTC}) moved internals the forwarder hooks into: "
             + ", ".join(problems)
-            + ". Reinstall aiortc==" + PINNED_AIORTC + " or update media_server/aiortc_adapter.py."
+            + ". Reinstall aiortc=="
+            + PINNED_AIORTC
+            + " or update media_server/aiortc_adapter.py."
         )
     if aiortc.__version__ != PINNED_AIORTC:
-        logger.warning("aiortc %s is not the pinned %s; hook points checked and present",
-                       aiortc.__version__, PINNED_AIORTC)
+        logger.warning(
+            "aiortc %s is not the pinned %s; hook points checked and present", aiortc.__version__, PINNED_AIORTC
+        )

@@ -167,7 +167,7 @@ class TrackForwarder:
             return
         packet = av.Packet(frame.data)
         packet.pts = frame.timestamp
-        packet.time_base = self._time_base
+        packet.time_base = self._time_base  # type: ignore[assignment]  # set by set_codec above
         size = len(frame.data)
         needs_keyframe = False
         for track in self.tracks:

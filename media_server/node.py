@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Literal
+from collections.abc import Coroutine
+from typing import Any, Literal
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
@@ -150,8 +151,12 @@ class MediaNode:
             self._add_publication(session, transceiver, codecs[transceiver.kind])
 
         await self._negotiate(session, offer.sdp)
-        logger.info("%s: participant %s publishes %s", participant.room.id, participant.id,
-                    ", ".join(p.forwarder.codec.name for p in participant.publications.values() if p.forwarder.codec))
+        logger.info(
+            "%s: participant %s publishes %s",
+            participant.room.id,
+            participant.id,
+            ", ".join(p.forwarder.codec.name for p in participant.publications.values() if p.forwarder.codec),
+        )
         return session
 
     def _add_publication(self, session: PeerSession, transceiver: RTCRtpTransceiver, codec: CodecInfo) -> None:
@@ -162,7 +167,9 @@ class MediaNode:
             return tap.request_keyframe() if tap is not None else False
 
         forwarder = TrackForwarder(
-            transceiver.kind, request_keyframe, self.stats,
+            transceiver.kind,
+            request_keyframe,
+            self.stats,
             queue_frames=self.settings.subscriber_queue_frames,
             keyframe_interval=self.settings.keyframe_request_interval,
         )
@@ -172,7 +179,9 @@ class MediaNode:
         publication = Publication(new_id("TR"), participant, transceiver.kind, forwarder)
         participant.publications[transceiver.kind] = publication
         participant.room.emit(
-            RoomEvent("track_published", participant.room.id, participant=participant.info(), publication=publication.info())
+            RoomEvent(
+                "track_published", participant.room.id, participant=participant.info(), publication=publication.info()
+            )
         )
 
     # ------------------------------------------------------------------ subscribing
@@ -220,8 +229,10 @@ class MediaNode:
     def _new_pc(self) -> RTCPeerConnection:
         ice_servers = []
         if self.settings.server_uses_ice_servers:
-            ice_servers = [RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
-                           for s in self.settings.ice_servers]
+            ice_servers = [
+                RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+                for s in self.settings.ice_servers
+            ]
         self.stats.peer_connections += 1
         return RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
 
@@ -255,14 +266,20 @@ class MediaNode:
             for publication in list(participant.publications.values()):
                 participant.publications.pop(publication.kind, None)
                 publication.forwarder.end()
-                room.emit(RoomEvent("track_unpublished", room.id, participant=participant.info(),
-                                    publication=publication.info()))
+                room.emit(
+                    RoomEvent(
+                        "track_unpublished", room.id, participant=participant.info(), publication=publication.info()
+                    )
+                )
             # Subscribers of this publisher have nothing left to receive.
             for other in [s for s in self.sessions.values() if s.source is participant]:
                 await self._close_session(other, leave_if_transient=True)
         else:
-            for sub_id in [k for k, s in participant.subscriptions.items()
-                           if session.source is not None and s.publication.participant is session.source]:
+            for sub_id in [
+                k
+                for k, s in participant.subscriptions.items()
+                if session.source is not None and s.publication.participant is session.source
+            ]:
                 participant.subscriptions.pop(sub_id, None)
         await session.pc.close()
         self.stats.peer_connections -= 1
@@ -270,8 +287,8 @@ class MediaNode:
         if leave_if_transient and participant.transient and participant.id in room.participants:
             await self.leave(participant)
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 

@@ -91,8 +91,10 @@ def forwardable(offered: list[RTCRtpCodecParameters], kind: str) -> list[RTCRtpC
             if capability.mimeType.split("/")[-1].lower() != name.lower():
                 continue
             as_parameters = RTCRtpCodecParameters(
-                mimeType=capability.mimeType, clockRate=capability.clockRate,
-                channels=capability.channels, parameters=dict(capability.parameters),
+                mimeType=capability.mimeType,
+                clockRate=capability.clockRate,
+                channels=capability.channels,
+                parameters=dict(capability.parameters),
             )
             if any(is_codec_compatible(as_parameters, c) for c in offered) and capability not in chosen:
                 chosen.append(capability)
@@ -114,13 +116,17 @@ def publish_preferences(
 def subscribe_preferences(offered: list[RTCRtpCodecParameters], codec: CodecInfo) -> list[RTCRtpCodecCapability]:
     """The publisher's codec, if the subscriber's offer accepts it: forwarding never transcodes."""
     source = RTCRtpCodecParameters(
-        mimeType=codec.mime_type, clockRate=codec.clock_rate, channels=codec.channels,
+        mimeType=codec.mime_type,
+        clockRate=codec.clock_rate,
+        channels=codec.channels,
         parameters=dict(codec.parameters),
     )
     for capability in forwardable(offered, codec.kind):
         as_parameters = RTCRtpCodecParameters(
-            mimeType=capability.mimeType, clockRate=capability.clockRate,
-            channels=capability.channels, parameters=dict(capability.parameters),
+            mimeType=capability.mimeType,
+            clockRate=capability.clockRate,
+            channels=capability.channels,
+            parameters=dict(capability.parameters),
         )
         if is_codec_compatible(as_parameters, source):
             return [capability, *_rtx(codec.kind)]

@@ -21,7 +21,9 @@ class MediaSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     udp_port_min: int = Field(
-        default=0, ge=0, le=65535,
+        default=0,
+        ge=0,
+        le=65535,
         description="lowest UDP port for media; 0 with udp_port_max 0 lets the OS choose",
     )
     udp_port_max: int = Field(default=0, ge=0, le=65535, description="highest UDP port for media")
@@ -34,29 +36,40 @@ class MediaSettings(BaseModel):
         description="public addresses announced as host candidates for 1:1 NAT (like Janus nat_1_1_mapping)",
     )
     ice_servers: list[IceServer] = Field(
-        default_factory=list, description="STUN/TURN servers handed to browsers and WHIP/WHEP clients",
+        default_factory=list,
+        description="STUN/TURN servers handed to browsers and WHIP/WHEP clients",
     )
     server_uses_ice_servers: bool = Field(
-        default=False, description="also gather server-reflexive/relayed candidates on the server",
+        default=False,
+        description="also gather server-reflexive/relayed candidates on the server",
     )
     ice_consent_interval: float = Field(
-        default=5.0, gt=0, le=60,
+        default=5.0,
+        gt=0,
+        le=60,
         description="seconds between ICE consent checks (RFC 7675); a vanished peer is dropped after"
         " interval x failures",
     )
-    ice_consent_failures: int = Field(default=6, ge=1, le=100, description="missed consent checks before a peer is dropped")
+    ice_consent_failures: int = Field(
+        default=6, ge=1, le=100, description="missed consent checks before a peer is dropped"
+    )
     max_participants_per_room: int = Field(default=32, ge=1, le=1000, description="a full room refuses joins")
     subscriber_queue_frames: int = Field(
-        default=60, ge=2, le=1000,
+        default=60,
+        ge=2,
+        le=1000,
         description="frames queued per subscriber before it skips to the next keyframe",
     )
     keyframe_request_interval: float = Field(
-        default=0.5, ge=0.05, le=10,
+        default=0.5,
+        ge=0.05,
+        le=10,
         description="seconds between keyframe requests (PLI) sent to one publisher",
     )
     max_sdp_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024, description="largest SDP accepted")
     preferred_video_codec: Literal["VP8", "H264"] = Field(
-        default="VP8", description="codec chosen when a publisher offers several",
+        default="VP8",
+        description="codec chosen when a publisher offers several",
     )
 
     @model_validator(mode="after")

@@ -19,8 +19,9 @@ from web_ui.identity.roles import Role
 from web_ui.services import Services
 
 # Every peer in the tests, the server's and the clients', gathers on loopback only.
-aiortc_adapter.configure_ice(interfaces=["127.0.0.1"], port_range=None, advertised_addresses=[],
-                             consent_interval=5.0, consent_failures=6)
+aiortc_adapter.configure_ice(
+    interfaces=["127.0.0.1"], port_range=None, advertised_addresses=[], consent_interval=5.0, consent_failures=6
+)
 
 
 def free_port() -> int:
@@ -60,8 +61,9 @@ class Hall:
 async def running_hall(tmp_path: Path, **overrides: Any) -> AsyncIterator[Hall]:
     port = free_port()
     media = {"interfaces": ["127.0.0.1"], **overrides.pop("media", {})}
-    settings = load_settings(server={"data_dir": tmp_path / "data", "port": port, **overrides.pop("server", {})},
-                             media=media, **overrides)
+    settings = load_settings(
+        server={"data_dir": tmp_path / "data", "port": port, **overrides.pop("server", {})}, media=media, **overrides
+    )
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -76,4 +78,3 @@ async def running_hall(tmp_path: Path, **overrides: Any) -> AsyncIterator[Hall]:
         finally:
             server.should_exit = True
             await task
-

@@ -10,7 +10,13 @@ from collections.abc import Awaitable, Callable
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
@@ -22,14 +28,14 @@ def stamp(y_plane: np.ndarray, counter: int) -> None:
     """Write `counter` as a row of black/white 32x32 luma blocks: survives lossy coding."""
     for bit in range(BITS):
         x0 = ORIGIN + bit * BLOCK
-        y_plane[ORIGIN:ORIGIN + BLOCK, x0:x0 + BLOCK] = 235 if (counter >> bit) & 1 else 16
+        y_plane[ORIGIN : ORIGIN + BLOCK, x0 : x0 + BLOCK] = 235 if (counter >> bit) & 1 else 16
 
 
 def read_stamp(y_plane: np.ndarray) -> int:
     counter = 0
     for bit in range(BITS):
         x0 = ORIGIN + bit * BLOCK
-        if y_plane[ORIGIN + 8:ORIGIN + BLOCK - 8, x0 + 8:x0 + BLOCK - 8].mean() > 128:
+        if y_plane[ORIGIN + 8 : ORIGIN + BLOCK - 8, x0 + 8 : x0 + BLOCK - 8].mean() > 128:
             counter |= 1 << bit
     return counter
 

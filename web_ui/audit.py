@@ -29,8 +29,16 @@ class AuditLog:
         client: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        row = AuditRow(at=dt.datetime.now(dt.UTC), actor=actor[:96], role=role, action=action,
-                       target=target, outcome=outcome, client=client, detail=detail)
+        row = AuditRow(
+            at=dt.datetime.now(dt.UTC),
+            actor=actor[:96],
+            role=role,
+            action=action,
+            target=target,
+            outcome=outcome,
+            client=client,
+            detail=detail,
+        )
         async with self._db.session() as session:
             session.add(row)
             await session.commit()
@@ -43,8 +51,17 @@ class AuditLog:
         async with self._db.session() as session:
             rows = (await session.execute(query)).scalars()
             return [
-                {"id": r.id, "at": _aware(r.at).isoformat(), "actor": r.actor, "role": r.role, "action": r.action,
-                 "target": r.target, "outcome": r.outcome, "client": r.client, "detail": r.detail}
+                {
+                    "id": r.id,
+                    "at": _aware(r.at).isoformat(),
+                    "actor": r.actor,
+                    "role": r.role,
+                    "action": r.action,
+                    "target": r.target,
+                    "outcome": r.outcome,
+                    "client": r.client,
+                    "detail": r.detail,
+                }
                 for r in rows
             ]
 

@@ -38,8 +38,9 @@ DEMO_ROOM = "reception-1"
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper()),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         result: int = args.run(args)
         return result
@@ -53,19 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    for name, run, text in (("serve", run_serve, "run the hall server"),
-                            ("demo", run_demo, "run the server with demo accounts and a room, printing links")):
+    for name, run, text in (
+        ("serve", run_serve, "run the hall server"),
+        ("demo", run_demo, "run the server with demo accounts and a room, printing links"),
+    ):
         command = commands.add_parser(name, help=text, description=text)
         _common(command)
         command.add_argument("--host", help="listen address (default 127.0.0.1)")
         command.add_argument("--port", type=int, help="listen port (default 8080)")
         command.add_argument("--tls-cert", type=Path, help="PEM certificate chain for HTTPS")
         command.add_argument("--tls-key", type=Path, help="PEM private key for HTTPS")
-        command.add_argument("--self-signed", action="store_true", help="HTTPS with a generated certificate (LAN trial)")
+        command.add_argument(
+            "--self-signed", action="store_true", help="HTTPS with a generated certificate (LAN trial)"
+        )
         command.set_defaults(run=run)
 
-    token = commands.add_parser("token", help="print a join token for a room",
-                                description="print a signed join token that a server on the same data dir accepts")
+    token = commands.add_parser(
+        "token",
+        help="print a join token for a room",
+        description="print a signed join token that a server on the same data dir accepts",
+    )
     _common(token)
     token.add_argument("--room", required=True, help="room id")
     token.add_argument("--role", required=True, help="admin, leader, staff, observer or petitioner")
@@ -123,8 +131,16 @@ def serve(settings: HallSettings) -> None:
         cert, key = self_signed(server.data_dir / "tls")
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     # The plain asyncio loop: the one the media path is tested and measured on.
-    config = uvicorn.Config(create_app(settings), host=server.host, port=server.port, log_level="info",
-                            loop="asyncio", proxy_headers=False, server_header=False, **ssl)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=server.host,
+        port=server.port,
+        log_level="info",
+        loop="asyncio",
+        proxy_headers=False,
+        server_header=False,
+        **ssl,
+    )
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
@@ -149,17 +165,20 @@ def run_demo(args: argparse.Namespace) -> int:
     url = base_url(settings)
     leader = tokens.issue_join(DEMO_ROOM, Role.LEADER, "王局长", 12 * 3600)
     petitioner = tokens.issue_join(DEMO_ROOM, Role.PETITIONER, "来访群众", 12 * 3600)
-    print(f"""
+    print(
+        f"""
 reception-hall demo  ·  信访接待大厅演示
   sign in / 登录:        {url}/
-  accounts / 账号:       {', '.join(u for u, _, _ in DEMO_USERS)}   password / 密码: {DEMO_PASSWORD}
+  accounts / 账号:       {", ".join(u for u, _, _ in DEMO_USERS)}   password / 密码: {DEMO_PASSWORD}
                          (demo only: change them before real use / 仅供演示)
   room / 接访室:         {DEMO_ROOM}
     leader / 领导:       {url}/rooms/{DEMO_ROOM}#token={leader}
     petitioner / 群众:   {url}/rooms/{DEMO_ROOM}#token={petitioner}
   WHIP publish:          POST {url}/whip/{DEMO_ROOM}  (Authorization: Bearer <token from `hall token`>)
   API docs / 接口文档:   {url}/docs
-""", flush=True)
+""",
+        flush=True,
+    )
     serve(settings)
     return 0
 

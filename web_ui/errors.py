@@ -14,6 +14,7 @@ from web_ui.identity.tokens import TokenError
 
 logger = logging.getLogger(__name__)
 
+
 class UnsupportedMediaType(Exception):
     """The body is not of the content type the route takes (415)."""
 

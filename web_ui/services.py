@@ -57,6 +57,7 @@ async def build_services(settings: HallSettings) -> Services:
     db = Database(settings.database_url)
     await db.upgrade()
     tokens = TokenService(secret_key(settings), max_join_ttl=settings.auth.join_token_max_ttl_seconds)
-    users = UserStore(db, max_failed_logins=settings.auth.max_failed_logins,
-                      lockout_seconds=settings.auth.lockout_seconds)
+    users = UserStore(
+        db, max_failed_logins=settings.auth.max_failed_logins, lockout_seconds=settings.auth.lockout_seconds
+    )
     return Services(settings, db, users, AuditLog(db), tokens, MediaNode(settings.media))

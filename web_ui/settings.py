@@ -49,11 +49,16 @@ class AuthSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     secret_key: SecretStr | None = Field(
-        default=None, description="signing key for tokens; generated into the data dir when unset",
+        default=None,
+        description="signing key for tokens; generated into the data dir when unset",
     )
     session_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 86400, description="staff sign-in lifetime")
-    join_token_ttl_seconds: int = Field(default=2 * 3600, ge=10, le=7 * 86400, description="default join-token lifetime")
-    join_token_max_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 86400, description="longest join token issued")
+    join_token_ttl_seconds: int = Field(
+        default=2 * 3600, ge=10, le=7 * 86400, description="default join-token lifetime"
+    )
+    join_token_max_ttl_seconds: int = Field(
+        default=24 * 3600, ge=60, le=30 * 86400, description="longest join token issued"
+    )
     max_failed_logins: int = Field(default=5, ge=1, le=100, description="failed sign-ins before a pause")
     lockout_seconds: int = Field(default=300, ge=1, le=86400, description="pause after too many failed sign-ins")
 

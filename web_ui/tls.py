@@ -24,7 +24,7 @@ def self_signed(directory: Path, extra_hosts: list[str] | None = None) -> tuple[
     names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.DNSName(socket.gethostname())]
     addresses = {"127.0.0.1", "::1", *(extra_hosts or [])}
     try:
-        addresses.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None))
+        addresses.update(str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None))
     except OSError:
         pass
     for address in sorted(addresses):
@@ -48,7 +48,10 @@ def self_signed(directory: Path, extra_hosts: list[str] | None = None) -> tuple[
     )
     descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path

@@ -9,13 +9,18 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
-    "--use-fake-ui-for-media-stream",      # grant camera and microphone without a prompt
+    "--use-fake-ui-for-media-stream",  # grant camera and microphone without a prompt
     "--use-fake-device-for-media-stream",  # a synthetic camera picture and a beeping microphone
     "--allow-loopback-in-peer-connection",  # the server's candidates are on 127.0.0.1 in tests
     "--autoplay-policy=no-user-gesture-required",
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
     # Without these Chromium keeps dialling Google's hosts, which this closed network refuses.
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from media_tools import BITS, BLOCK, ORIGIN, Publisher, Subscriber
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -54,7 +53,8 @@ async def tile_video(page, participant_id: str, timeout: float = 20_000):
 async def test_room_page_shows_a_whip_stream(browser, hall):
     publisher = Publisher()
     response = await hall.client.post(
-        "/whip/pw", content=await publisher.offer(),
+        "/whip/pw",
+        content=await publisher.offer(),
         headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {hall.token('pw', 'leader', '王局长')}"},
     )
     assert response.status_code == 201
@@ -108,7 +108,9 @@ async def test_two_pages_see_each_other(browser, hall):
         # The browser's camera is forwarded as it was encoded: an independent aiortc viewer decodes it too.
         watcher = Subscriber(kinds=("video",))
         answer = await hall.client.post(
-            "/whep/duo", params={"participant": ids["来访人"]}, content=await watcher.offer(),
+            "/whep/duo",
+            params={"participant": ids["来访人"]},
+            content=await watcher.offer(),
             headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {hall.token('duo', 'observer')}"},
         )
         assert answer.status_code == 201, answer.text

@@ -6,9 +6,11 @@ import asyncio
 import threading
 
 import pytest
+from media_tools import luma, psnr
+from media_tools import node_publish as publish
+from media_tools import node_subscribe as subscribe
 
 from media_server import MediaNode, MediaSettings
-from media_tools import luma, node_publish as publish, node_subscribe as subscribe, psnr
 
 
 @pytest.fixture

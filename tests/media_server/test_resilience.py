@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import re
@@ -9,9 +10,10 @@ import re
 import pytest
 from aiortc import RTCRtpReceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from media_tools import node_publish as publish
+from media_tools import node_subscribe as subscribe
 
 from media_server import AiortcInternalsMoved, MediaNode, MediaSettings, check_internals
-from media_tools import node_publish as publish, node_subscribe as subscribe
 
 
 @pytest.fixture
@@ -24,19 +26,16 @@ async def node():
 async def test_loss_on_the_publishers_hop_is_repaired(node, monkeypatch, caplog):
     caplog.set_level(logging.WARNING, logger="aiortc.rtcrtpreceiver")
     publisher, source = await publish(node)
-    server_transports = {
-        t.receiver.transport for s in node.sessions.values() for t in s.pc.getTransceivers()
-    }
+    server_transports = {t.receiver.transport for s in node.sessions.values() for t in s.pc.getTransceivers()}
     dropped = {"count": 0}
     original = RTCDtlsTransport._handle_rtp_data
     rng = random.Random(7)
 
     async def lossy(self, data, arrival_time_ms):
         # 10 % of RTP packets from the publisher never reach the server (RTCP, types 192-223, still does).
-        if self in server_transports and not 192 <= data[1] <= 223:
-            if rng.random() < 0.10:
-                dropped["count"] += 1
-                return
+        if self in server_transports and not 192 <= data[1] <= 223 and rng.random() < 0.10:
+            dropped["count"] += 1
+            return
         await original(self, data, arrival_time_ms)
 
     monkeypatch.setattr(RTCDtlsTransport, "_handle_rtp_data", lossy)
@@ -45,7 +44,7 @@ async def test_loss_on_the_publishers_hop_is_repaired(node, monkeypatch, caplog)
         await subscriber.wait_frames(90, timeout=20)
         assert dropped["count"] > 30
         counters = subscriber.counters
-        gaps = [b - a for a, b in zip(counters, counters[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(counters)]
         assert min(gaps) >= 1 and max(gaps) <= 3, gaps  # in order, nothing lost for good
         assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
     finally:
@@ -66,7 +65,10 @@ async def test_many_keyframe_requests_reach_the_publisher_as_few(node):
             await receiver._send_rtcp_pli(receiver.getSynchronizationSources()[0].source)
         keyframes_before = forwarder.keyframes_in
         for _ in range(40):
-            if forwarder.keyframes.requests_received >= before_received + 4 and forwarder.keyframes_in > keyframes_before:
+            if (
+                forwarder.keyframes.requests_received >= before_received + 4
+                and forwarder.keyframes_in > keyframes_before
+            ):
                 break
             await __import__("asyncio").sleep(0.05)
         assert forwarder.keyframes.requests_received >= before_received + 4
@@ -79,8 +81,9 @@ async def test_many_keyframe_requests_reach_the_publisher_as_few(node):
 
 
 async def test_port_range_and_advertised_address():
-    settings = MediaSettings(interfaces=["127.0.0.1"], udp_port_min=41000, udp_port_max=41050,
-                             advertised_addresses=["203.0.113.7"])
+    settings = MediaSettings(
+        interfaces=["127.0.0.1"], udp_port_min=41000, udp_port_max=41050, advertised_addresses=["203.0.113.7"]
+    )
     node = MediaNode(settings)
     try:
         publisher, source = await publish(node)

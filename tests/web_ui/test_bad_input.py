@@ -15,7 +15,6 @@ from pathlib import Path
 import jwt
 import pytest
 import websockets
-
 from hall_tools import running_hall
 from media_tools import Publisher, Subscriber
 
@@ -40,13 +39,16 @@ async def offer():
     await publisher.close()
 
 
-@pytest.mark.parametrize("body, code", [
-    ("hello", "invalid_sdp"),
-    ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "invalid_sdp"),  # no media
-    ("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n", "invalid_sdp"),  # no ICE/DTLS
-    ("v=0\r\nm=video x y z\r\n" + "a=" + "\u0000" * 100 + "\r\n", "invalid_sdp"),
-    ("v=0\r\n" + "a=x\r\n" * 20000, "invalid_sdp"),  # oversized
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ("hello", "invalid_sdp"),
+        ("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "invalid_sdp"),  # no media
+        ("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n", "invalid_sdp"),  # no ICE/DTLS
+        ("v=0\r\nm=video x y z\r\n" + "a=" + "\u0000" * 100 + "\r\n", "invalid_sdp"),
+        ("v=0\r\n" + "a=x\r\n" * 20000, "invalid_sdp"),  # oversized
+    ],
+)
 async def test_malformed_sdp(hall, body, code):
     response = await hall.client.post("/whip/r1", content=body, headers=auth(hall.token("r1", "staff")))
     assert response.status_code in (400, 413), response.text
@@ -64,8 +66,9 @@ async def test_only_unknown_codecs(hall, offer):
 
 
 async def test_wrong_content_type(hall, offer):
-    response = await hall.client.post("/whip/r1", content=offer,
-                                      headers={"Content-Type": "text/plain", "Authorization": f"Bearer {hall.token('r1')}"})
+    response = await hall.client.post(
+        "/whip/r1", content=offer, headers={"Content-Type": "text/plain", "Authorization": f"Bearer {hall.token('r1')}"}
+    )
     assert response.status_code == 415
     await assert_nothing_changed(hall)
 
@@ -103,8 +106,9 @@ async def test_missing_expired_forged_and_misused_tokens(hall, offer):
 async def test_wrong_role(hall, offer):
     observer = await hall.client.post("/whip/r1", content=offer, headers=auth(hall.token("r1", "observer")))
     assert observer.status_code == 403 and "observer" in observer.json()["message"]
-    security = await hall.client.post("/whep/r1", params={"participant": "x"}, content=offer,
-                                      headers=auth(hall.token("r1", "security")))
+    security = await hall.client.post(
+        "/whep/r1", params={"participant": "x"}, content=offer, headers=auth(hall.token("r1", "security"))
+    )
     assert security.status_code == 403
     await assert_nothing_changed(hall)
 
@@ -116,8 +120,9 @@ async def test_a_petitioner_never_opens_a_room(hall, offer):
     hall.services.media.open_room("r5", opened_by="leader")
     publisher = Publisher()
     try:
-        response = await hall.client.post("/whip/r5", content=await publisher.offer(),
-                                          headers=auth(hall.token("r5", "petitioner", "来访人")))
+        response = await hall.client.post(
+            "/whip/r5", content=await publisher.offer(), headers=auth(hall.token("r5", "petitioner", "来访人"))
+        )
         assert response.status_code == 201
     finally:
         await publisher.close()
@@ -129,8 +134,9 @@ async def test_full_room(tmp_path):
         try:
             statuses = []
             for peer in peers:
-                response = await hall.client.post("/whip/small", content=await peer.offer(),
-                                                  headers=auth(hall.token("small", "staff")))
+                response = await hall.client.post(
+                    "/whip/small", content=await peer.offer(), headers=auth(hall.token("small", "staff"))
+                )
                 statuses.append(response.status_code)
                 if response.status_code == 201:
                     await peer.accept(response.text)
@@ -150,8 +156,12 @@ async def test_subscriber_must_accept_the_publishers_codec(hall):
     await publisher.accept(response.text)
     subscriber = Subscriber(kinds=("video",), video_codec="video/VP8")
     try:
-        answer = await hall.client.post("/whep/r1", params={"participant": response.headers["x-participant-id"]},
-                                        content=await subscriber.offer(), headers=auth(hall.token("r1", "observer")))
+        answer = await hall.client.post(
+            "/whep/r1",
+            params={"participant": response.headers["x-participant-id"]},
+            content=await subscriber.offer(),
+            headers=auth(hall.token("r1", "observer")),
+        )
         assert answer.status_code == 422
         assert "H264" in answer.json()["message"]
         assert len(hall.services.media.rooms["r1"].participants) == 1  # the refused viewer is not left behind
@@ -169,11 +179,17 @@ async def test_nothing_is_left_behind(hall):
 
     async def cycle() -> None:
         publisher = Publisher()
-        response = await hall.client.post("/whip/leak", content=await publisher.offer(), headers=auth(hall.token("leak")))
+        response = await hall.client.post(
+            "/whip/leak", content=await publisher.offer(), headers=auth(hall.token("leak"))
+        )
         await publisher.accept(response.text)
         subscriber = Subscriber()
-        answer = await hall.client.post("/whep/leak", params={"participant": response.headers["x-participant-id"]},
-                                        content=await subscriber.offer(), headers=auth(hall.token("leak", "observer")))
+        answer = await hall.client.post(
+            "/whep/leak",
+            params={"participant": response.headers["x-participant-id"]},
+            content=await subscriber.offer(),
+            headers=auth(hall.token("leak", "observer")),
+        )
         await subscriber.accept(answer.text)
         await subscriber.wait_frames(10)
         await hall.client.delete(answer.headers["location"], headers=auth(hall.token("leak")))
@@ -204,8 +220,12 @@ async def test_vanished_publisher_is_cleaned_up_and_others_are_told(tmp_path):
         hall.services.media.open_room("gone", opened_by="test")
         script = Path(__file__).parent.parent / "whip_publisher.py"
         process = await asyncio.create_subprocess_exec(
-            sys.executable, str(script), f"{hall.base_url}/whip/gone", hall.token("gone", "petitioner", "来访人"),
-            stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(script.parent)},
+            sys.executable,
+            str(script),
+            f"{hall.base_url}/whip/gone",
+            hall.token("gone", "petitioner", "来访人"),
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(script.parent)},
         )
         try:
             line = await asyncio.wait_for(process.stdout.readline(), 30)
@@ -217,9 +237,12 @@ async def test_vanished_publisher_is_cleaned_up_and_others_are_told(tmp_path):
                 assert publisher_id in [p["id"] for p in welcome["roster"]]
                 assert welcome["participant"]["name"] == "接待员"
                 subscriber = Subscriber()
-                answer = await hall.client.post("/whep/gone", params={"participant": publisher_id},
-                                                content=await subscriber.offer(),
-                                                headers=auth(hall.token("gone", "observer")))
+                answer = await hall.client.post(
+                    "/whep/gone",
+                    params={"participant": publisher_id},
+                    content=await subscriber.offer(),
+                    headers=auth(hall.token("gone", "observer")),
+                )
                 await subscriber.accept(answer.text)
                 await subscriber.wait_frames(5)
                 process.send_signal(signal.SIGKILL)  # gone without DELETE, without DTLS close

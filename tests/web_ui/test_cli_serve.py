@@ -12,15 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from hall_tools import free_port
 
 pytestmark = pytest.mark.slow
 
 
 def start(args: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "web_ui.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "web_ui.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def wait_healthy(url: str, verify: object = True, timeout: float = 30) -> httpx.Response:
@@ -76,7 +76,9 @@ def test_serve_with_a_self_signed_certificate(tmp_path: Path):
         deadline = time.monotonic() + 30
         while not certificate.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        response = wait_healthy(f"https://127.0.0.1:{port}/healthz", verify=ssl.create_default_context(cafile=certificate))
+        response = wait_healthy(
+            f"https://127.0.0.1:{port}/healthz", verify=ssl.create_default_context(cafile=certificate)
+        )
         assert response.status_code == 200
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)  # plain HTTP is not served

@@ -9,7 +9,6 @@ import sys
 import pytest
 import sqlalchemy
 import websockets
-
 from media_tools import Publisher
 
 ALL_STAFF = ["admin", "leader", "staff", "security", "observer"]
@@ -66,8 +65,9 @@ async def test_roles_are_checked_on_every_route(hall):
             if path.endswith("/disable") and response.status_code < 400:
                 # put the account back for the next rows
                 await hall.services.users.set_active("u-observer", True)
-        anonymous = await hall.client.request(method, path.replace("{room_id}", "x").replace("{username}", "x"),
-                                              json=BODIES.get((method, path)))
+        anonymous = await hall.client.request(
+            method, path.replace("{room_id}", "x").replace("{username}", "x"), json=BODIES.get((method, path))
+        )
         assert anonymous.status_code == 401, (method, path)
 
 
@@ -101,8 +101,9 @@ async def test_cookie_requests_that_change_things_need_the_csrf_token(hall):
     assert "csrf-room" not in hall.services.media.rooms
     forged = await hall.client.post("/api/rooms", json={"id": "csrf-room"}, headers={"X-CSRF-Token": "guess"})
     assert forged.status_code == 403
-    accepted = await hall.client.post("/api/rooms", json={"id": "csrf-room"},
-                                      headers={"X-CSRF-Token": hall.client.cookies["hall_csrf"]})
+    accepted = await hall.client.post(
+        "/api/rooms", json={"id": "csrf-room"}, headers={"X-CSRF-Token": hall.client.cookies["hall_csrf"]}
+    )
     assert accepted.status_code == 201
     logout = await hall.client.post("/api/auth/logout", headers={"X-CSRF-Token": hall.client.cookies["hall_csrf"]})
     assert logout.status_code == 204
@@ -178,13 +179,19 @@ async def test_socket_messages_are_checked(hall):
         try:
             await socket.send(json.dumps({"type": "publish", "sdp": await publisher.offer(), "request_id": 1}))
             reply = json.loads(await socket.recv())
-            assert reply == {"type": "error", "code": "forbidden", "message": "role 'observer' may not publish",
-                             "request_id": 1}
+            assert reply == {
+                "type": "error",
+                "code": "forbidden",
+                "message": "role 'observer' may not publish",
+                "request_id": 1,
+            }
         finally:
             await publisher.close()
         await socket.send("not json")
         assert json.loads(await socket.recv())["code"] == "bad_request"
-        await socket.send(json.dumps({"type": "subscribe", "participant_id": "PA_nobody", "sdp": "v=0", "request_id": 2}))
+        await socket.send(
+            json.dumps({"type": "subscribe", "participant_id": "PA_nobody", "sdp": "v=0", "request_id": 2})
+        )
         assert json.loads(await socket.recv())["code"] == "invalid_sdp"
         await socket.send(json.dumps({"type": "fly", "request_id": 3}))
         assert json.loads(await socket.recv())["code"] == "bad_request"
@@ -196,13 +203,30 @@ async def test_socket_messages_are_checked(hall):
 def test_cli_token_is_accepted_by_a_server_on_the_same_data_dir(tmp_path):
     data = tmp_path / "data"
     printed = subprocess.run(
-        [sys.executable, "-m", "web_ui.cli", "token", "--data-dir", str(data), "--room", "cli-room",
-         "--role", "leader", "--name", "王局长", "--ttl", "300"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "web_ui.cli",
+            "token",
+            "--data-dir",
+            str(data),
+            "--room",
+            "cli-room",
+            "--role",
+            "leader",
+            "--name",
+            "王局长",
+            "--ttl",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     refused = subprocess.run(
         [sys.executable, "-m", "web_ui.cli", "token", "--data-dir", str(data), "--room", "x", "--role", "king"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert refused.returncode == 2 and "unknown role" in refused.stderr
 
@@ -215,8 +239,10 @@ def test_cli_token_is_accepted_by_a_server_on_the_same_data_dir(tmp_path):
             publisher = Publisher(audio=False)
             try:
                 response = await hall.client.post(
-                    "/whip/cli-room", content=await publisher.offer(),
-                    headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {printed}"})
+                    "/whip/cli-room",
+                    content=await publisher.offer(),
+                    headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {printed}"},
+                )
                 roster = hall.services.media.rooms["cli-room"].roster()
                 assert roster[0]["name"] == "王局长" and roster[0]["role"] == "leader"
                 return response.status_code
@@ -228,15 +254,32 @@ def test_cli_token_is_accepted_by_a_server_on_the_same_data_dir(tmp_path):
 
 def test_cli_user_add(tmp_path):
     data = tmp_path / "data"
-    run = [sys.executable, "-m", "web_ui.cli", "user", "add", "chen", "--role", "security", "--data-dir", str(data),
-           "--display-name", "陈队长", "--password-stdin"]
+    run = [
+        sys.executable,
+        "-m",
+        "web_ui.cli",
+        "user",
+        "add",
+        "chen",
+        "--role",
+        "security",
+        "--data-dir",
+        str(data),
+        "--display-name",
+        "陈队长",
+        "--password-stdin",
+    ]
     added = subprocess.run(run, input="a-strong-secret\n", capture_output=True, text=True)
     assert added.returncode == 0, added.stderr
     again = subprocess.run(run, input="a-strong-secret\n", capture_output=True, text=True)
     assert again.returncode == 2 and "already exists" in again.stderr
-    short = subprocess.run(run[:5] + ["zhou"] + run[6:], input="short\n", capture_output=True, text=True)
+    short = subprocess.run([*run[:5], "zhou", *run[6:]], input="short\n", capture_output=True, text=True)
     assert short.returncode == 2 and "at least 8" in short.stderr
-    listed = subprocess.run([sys.executable, "-m", "web_ui.cli", "user", "list", "--data-dir", str(data)],
-                            capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "web_ui.cli", "user", "list", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "chen\tsecurity\t陈队长\tactive" in listed
     assert "a-strong-secret" not in added.stdout + added.stderr

@@ -64,8 +64,13 @@ class TokenService:
             raise ValueError(f"a join token lives 1 to {self._max_join_ttl} seconds")
         now = int(time.time())
         claims = {
-            "typ": "join", "room": room_id, "role": role.value, "name": name[:64],
-            "iat": now, "exp": now + ttl_seconds, "jti": secrets.token_urlsafe(12),
+            "typ": "join",
+            "room": room_id,
+            "role": role.value,
+            "name": name[:64],
+            "iat": now,
+            "exp": now + ttl_seconds,
+            "jti": secrets.token_urlsafe(12),
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
@@ -75,14 +80,19 @@ class TokenService:
             role = parse_role(str(claims["role"]))
         except ValueError:
             raise TokenInvalid("the token names an unknown role") from None
-        return JoinClaims(str(claims["room"]), role, str(claims["name"]), int(claims["exp"]), str(claims["jti"]))
+        return JoinClaims(str(claims["room"]), role, str(claims["name"]), int(str(claims["exp"])), str(claims["jti"]))
 
     def issue_session(self, user_id: int, username: str, role: Role | str, ttl_seconds: int) -> str:
         role = parse_role(str(role))
         now = int(time.time())
         claims = {
-            "typ": "session", "sub": str(user_id), "name": username, "role": role.value,
-            "iat": now, "exp": now + ttl_seconds, "jti": secrets.token_urlsafe(12),
+            "typ": "session",
+            "sub": str(user_id),
+            "name": username,
+            "role": role.value,
+            "iat": now,
+            "exp": now + ttl_seconds,
+            "jti": secrets.token_urlsafe(12),
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
@@ -90,17 +100,20 @@ class TokenService:
         claims = self._decode(token, "session", ("sub", "name", "role"))
         try:
             role = parse_role(str(claims["role"]))
-            user_id = int(claims["sub"])
+            user_id = int(str(claims["sub"]))
         except ValueError:
             raise TokenInvalid("the sign-in token is malformed") from None
-        return SessionClaims(user_id, str(claims["name"]), role, int(claims["exp"]), str(claims["jti"]))
+        return SessionClaims(user_id, str(claims["name"]), role, int(str(claims["exp"])), str(claims["jti"]))
 
     def _decode(self, token: str, purpose: str, required: tuple[str, ...]) -> dict[str, object]:
         if not token or len(token) > 4096:
             raise TokenInvalid("no usable token was given")
         try:
             claims = jwt.decode(
-                token, self._key, algorithms=[ALGORITHM], leeway=LEEWAY_SECONDS,
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "typ", "jti", *required]},
             )
         except jwt.ExpiredSignatureError:

@@ -46,8 +46,13 @@ class User:
     active: bool
 
     def public(self) -> dict[str, object]:
-        return {"id": self.id, "username": self.username, "display_name": self.display_name,
-                "role": self.role.value, "active": self.active}
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role.value,
+            "active": self.active,
+        }
 
 
 def _user(row: UserRow) -> User:
@@ -66,8 +71,14 @@ class UserStore:
         role = parse_role(str(role))
         if role not in STAFF_ROLES:
             raise IdentityError(f"role '{role.value}' cannot have an account; petitioners join with a link")
-        row = UserRow(username=username, display_name=(display_name or username)[:64], role=role.value,
-                      password_hash=hash_password(password), active=True, failed_logins=0)
+        row = UserRow(
+            username=username,
+            display_name=(display_name or username)[:64],
+            role=role.value,
+            password_hash=hash_password(password),
+            active=True,
+            failed_logins=0,
+        )
         async with self._db.session() as session:
             session.add(row)
             try:

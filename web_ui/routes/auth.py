@@ -33,8 +33,14 @@ async def login(body: LoginRequest, request: Request, response: Response, servic
     try:
         user = await services.users.authenticate(body.username, body.password)
     except IdentityError as exc:
-        await services.audit.record(actor=body.username, role="-", action="sign_in", outcome="refused",
-                                    client=client, detail={"reason": type(exc).__name__})
+        await services.audit.record(
+            actor=body.username,
+            role="-",
+            action="sign_in",
+            outcome="refused",
+            client=client,
+            detail={"reason": type(exc).__name__},
+        )
         raise
     ttl = services.settings.auth.session_ttl_seconds
     token = services.tokens.issue_session(user.id, user.username, user.role, ttl)
@@ -51,12 +57,17 @@ async def logout(request: Request, principal: StaffDep, services: ServicesDep) -
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
-    await services.audit.record(actor=principal.username, role=principal.role.value, action="sign_out",
-                                client=client_address(request))
+    await services.audit.record(
+        actor=principal.username, role=principal.role.value, action="sign_out", client=client_address(request)
+    )
     return response
 
 
 @router.get("/me", summary="The signed-in account")
 async def me(principal: StaffDep) -> dict[str, object]:
-    return {"id": principal.user_id, "username": principal.username, "display_name": principal.display_name,
-            "role": principal.role.value}
+    return {
+        "id": principal.user_id,
+        "username": principal.username,
+        "display_name": principal.display_name,
+        "role": principal.role.value,
+    }

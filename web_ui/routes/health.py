@@ -37,14 +37,18 @@ class MediaCollector(Collector):
         yield GaugeMetricFamily("hall_publications", "Published tracks", value=publications)
         yield GaugeMetricFamily("hall_subscriptions", "Forwarded track subscriptions", value=stats.subscriptions)
         yield GaugeMetricFamily("hall_peer_connections", "Open WebRTC peer connections", value=stats.peer_connections)
-        yield CounterMetricFamily("hall_forwarded_frames", "Encoded frames forwarded to subscribers",
-                                  value=stats.forwarded_frames)
-        yield CounterMetricFamily("hall_forwarded_bytes", "Encoded bytes forwarded to subscribers",
-                                  value=stats.forwarded_bytes)
-        yield CounterMetricFamily("hall_keyframe_requests", "Keyframe requests (PLI) sent to publishers",
-                                  value=stats.keyframe_requests)
-        yield CounterMetricFamily("hall_dropped_frames", "Frames dropped for slow subscribers",
-                                  value=stats.dropped_frames)
+        yield CounterMetricFamily(
+            "hall_forwarded_frames", "Encoded frames forwarded to subscribers", value=stats.forwarded_frames
+        )
+        yield CounterMetricFamily(
+            "hall_forwarded_bytes", "Encoded bytes forwarded to subscribers", value=stats.forwarded_bytes
+        )
+        yield CounterMetricFamily(
+            "hall_keyframe_requests", "Keyframe requests (PLI) sent to publishers", value=stats.keyframe_requests
+        )
+        yield CounterMetricFamily(
+            "hall_dropped_frames", "Frames dropped for slow subscribers", value=stats.dropped_frames
+        )
 
 
 def metrics_registry(node: MediaNode) -> CollectorRegistry:

@@ -45,10 +45,17 @@ async def list_rooms(principal: ReaderDep, services: ServicesDep) -> list[dict[s
 
 
 @router.post("", status_code=201, summary="Open a room")
-async def create_room(body: NewRoom, request: Request, principal: OpenerDep, services: ServicesDep) -> dict[str, object]:
+async def create_room(
+    body: NewRoom, request: Request, principal: OpenerDep, services: ServicesDep
+) -> dict[str, object]:
     room = services.media.open_room(body.id, opened_by=principal.username)
-    await services.audit.record(actor=principal.username, role=principal.role.value, action="room_opened",
-                                target=room.id, client=client_address(request))
+    await services.audit.record(
+        actor=principal.username,
+        role=principal.role.value,
+        action="room_opened",
+        target=room.id,
+        client=client_address(request),
+    )
     return room.info()
 
 
@@ -61,8 +68,13 @@ async def get_room(room_id: RoomId, principal: ReaderDep, services: ServicesDep)
 @router.delete("/{room_id}", status_code=204, summary="Close a room: everyone in it is disconnected")
 async def close_room(room_id: RoomId, request: Request, principal: OpenerDep, services: ServicesDep) -> None:
     await services.media.close_room(room_id)
-    await services.audit.record(actor=principal.username, role=principal.role.value, action="room_closed",
-                                target=room_id, client=client_address(request))
+    await services.audit.record(
+        actor=principal.username,
+        role=principal.role.value,
+        action="room_closed",
+        target=room_id,
+        client=client_address(request),
+    )
 
 
 @router.post("/{room_id}/tokens", status_code=201, response_model=JoinToken, summary="Issue a join link")
@@ -74,9 +86,14 @@ async def issue_token(
     if RANK[body.role] > RANK.get(principal.role, 0):
         raise Forbidden(f"a {principal.role.value} cannot invite a {body.role.value}")
     result = _join_token(services, request, room_id, body.role, body.name, body.ttl_seconds)
-    await services.audit.record(actor=principal.username, role=principal.role.value, action="join_link_issued",
-                                target=room_id, client=client_address(request),
-                                detail={"role": body.role.value, "expires_at": result.expires_at})
+    await services.audit.record(
+        actor=principal.username,
+        role=principal.role.value,
+        action="join_link_issued",
+        target=room_id,
+        client=client_address(request),
+        detail={"role": body.role.value, "expires_at": result.expires_at},
+    )
     return result
 
 
@@ -94,5 +111,9 @@ def _join_token(
     ttl = min(ttl or auth.join_token_ttl_seconds, auth.join_token_max_ttl_seconds)
     token = services.tokens.issue_join(room_id, role, name, ttl)
     base = services.settings.server.public_url or str(request.base_url).rstrip("/")
-    return JoinToken(token=token, url=f"{base.rstrip('/')}/rooms/{room_id}#token={token}",
-                     expires_at=int(time.time()) + ttl, role=role)
+    return JoinToken(
+        token=token,
+        url=f"{base.rstrip('/')}/rooms/{room_id}#token={token}",
+        expires_at=int(time.time()) + ttl,
+        role=role,
+    )

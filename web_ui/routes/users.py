@@ -30,16 +30,27 @@ async def list_users(admin: AdminDep, services: ServicesDep) -> list[dict[str, o
 @router.post("", status_code=201, summary="Add a staff account")
 async def add_user(body: NewUser, request: Request, admin: AdminDep, services: ServicesDep) -> dict[str, object]:
     user = await services.users.add(body.username, body.password, body.role, body.display_name)
-    await services.audit.record(actor=admin.username, role=admin.role.value, action="user_added",
-                                target=user.username, client=client_address(request), detail={"role": user.role.value})
+    await services.audit.record(
+        actor=admin.username,
+        role=admin.role.value,
+        action="user_added",
+        target=user.username,
+        client=client_address(request),
+        detail={"role": user.role.value},
+    )
     return user.public()
 
 
 @router.post("/{username}/disable", summary="Disable an account; its sign-ins stop working at once")
 async def disable_user(username: str, request: Request, admin: AdminDep, services: ServicesDep) -> dict[str, object]:
     user = await services.users.set_active(username, False)
-    await services.audit.record(actor=admin.username, role=admin.role.value, action="user_disabled",
-                                target=username, client=client_address(request))
+    await services.audit.record(
+        actor=admin.username,
+        role=admin.role.value,
+        action="user_disabled",
+        target=username,
+        client=client_address(request),
+    )
     return user.public()
 
 

@@ -83,21 +83,28 @@ def created(services: Services, request: Request, session: PeerSession, kind: st
 
 
 async def audit(services: Services, request: Request, claims: JoinClaims, action: str, target: str) -> None:
-    await services.audit.record(actor=claims.name, role=claims.role.value, action=action, target=target,
-                                client=client_address(request))
+    await services.audit.record(
+        actor=claims.name, role=claims.role.value, action=action, target=target, client=client_address(request)
+    )
 
 
 # ---------------------------------------------------------------------------------------- WHIP
 
 
-@router.post("/whip/{room_id}", status_code=201, summary="Publish into a room (WHIP)",
-             response_class=Response, responses={201: {"content": {SDP: {}}}})
+@router.post(
+    "/whip/{room_id}",
+    status_code=201,
+    summary="Publish into a room (WHIP)",
+    response_class=Response,
+    responses={201: {"content": {SDP: {}}}},
+)
 async def whip_publish(room_id: RoomId, request: Request, services: ServicesDep) -> Response:
     claims = join_claims(services, bearer_token(request), room_id, frozenset(ROOM_PUBLISHERS))
     offer = await read_offer(request)
     media = services.media
-    participant = media.join(room_id, name=claims.name, role=claims.role.value,
-                             may_open=claims.role in ROOM_OPENERS, transient=True)
+    participant = media.join(
+        room_id, name=claims.name, role=claims.role.value, may_open=claims.role in ROOM_OPENERS, transient=True
+    )
     try:
         session = await media.publish(participant, offer)
     except Exception:
@@ -110,8 +117,13 @@ async def whip_publish(room_id: RoomId, request: Request, services: ServicesDep)
 # ---------------------------------------------------------------------------------------- WHEP
 
 
-@router.post("/whep/{room_id}", status_code=201, summary="Watch a participant, or the room's program (WHEP)",
-             response_class=Response, responses={201: {"content": {SDP: {}}}})
+@router.post(
+    "/whep/{room_id}",
+    status_code=201,
+    summary="Watch a participant, or the room's program (WHEP)",
+    response_class=Response,
+    responses={201: {"content": {SDP: {}}}},
+)
 async def whep_subscribe(
     room_id: RoomId,
     request: Request,

@@ -2,7 +2,8 @@
 
 Connecting joins the room. The client then sends, each with an optional `request_id` echoed back:
   {"type": "publish", "sdp": offer}                      -> {"type": "published", "sdp", "session_id"}
-  {"type": "subscribe", "participant_id", "sdp": offer}  -> {"type": "subscribed", "participant_id", "sdp", "session_id"}
+  {"type": "subscribe", "participant_id", "sdp": offer}  -> {"type": "subscribed", "participant_id", "sdp",
+                                                             "session_id"}
   {"type": "end_session", "session_id"}                  -> {"type": "session_ended", "session_id"}
   {"type": "mute", "audio": bool?, "video": bool?}       -> a participant_updated event to everyone
   {"type": "ping"}                                       -> {"type": "pong"}
@@ -47,23 +48,34 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
     await websocket.accept()
     try:
         claims = join_claims(services, websocket.query_params.get("token"), room_id, frozenset(ROOM_MEMBERS))
-        participant = services.media.join(room_id, name=claims.name, role=claims.role.value,
-                                          may_open=claims.role in ROOM_OPENERS)
+        participant = services.media.join(
+            room_id, name=claims.name, role=claims.role.value, may_open=claims.role in ROOM_OPENERS
+        )
     except (NotAuthenticated, TokenError, Forbidden, MediaError) as exc:
         status, code = status_of(exc)
         await websocket.send_json({"type": "error", "code": code, "message": str(exc)})
         await websocket.close(CLOSE_CODES.get(status, 4400), reason=code)
         return
     client = websocket.client.host if websocket.client else None
-    await services.audit.record(actor=claims.name, role=claims.role.value, action="room_join",
-                                target=f"{room_id}/{participant.id}", client=client)
+    await services.audit.record(
+        actor=claims.name,
+        role=claims.role.value,
+        action="room_join",
+        target=f"{room_id}/{participant.id}",
+        client=client,
+    )
     connection = RoomConnection(services, websocket, claims, participant)
     try:
         await connection.run()
     finally:
         await services.media.leave(participant)
-        await services.audit.record(actor=claims.name, role=claims.role.value, action="room_leave",
-                                    target=f"{room_id}/{participant.id}", client=client)
+        await services.audit.record(
+            actor=claims.name,
+            role=claims.role.value,
+            action="room_leave",
+            target=f"{room_id}/{participant.id}",
+            client=client,
+        )
 
 
 class RoomConnection:
@@ -87,8 +99,9 @@ class RoomConnection:
         try:
             self.outbox.put_nowait(message)
         except asyncio.QueueFull:
-            logger.warning("%s: participant %s stopped reading; disconnecting", self.participant.room.id,
-                           self.participant.id)
+            logger.warning(
+                "%s: participant %s stopped reading; disconnecting", self.participant.room.id, self.participant.id
+            )
             self.close_soon()
 
     def close_soon(self) -> None:
@@ -97,17 +110,19 @@ class RoomConnection:
 
     async def run(self) -> None:
         room = self.participant.room
-        self.send({
-            "type": "welcome",
-            "participant": self.participant.info(),
-            "room": room.info(),
-            "roster": room.roster(),
-            "ice_servers": [s.model_dump(exclude_none=True) for s in self.services.settings.media.ice_servers],
-            "permissions": {
-                "publish": self.claims.role in ROOM_PUBLISHERS,
-                "open": self.claims.role in ROOM_OPENERS,
-            },
-        })
+        self.send(
+            {
+                "type": "welcome",
+                "participant": self.participant.info(),
+                "room": room.info(),
+                "roster": room.roster(),
+                "ice_servers": [s.model_dump(exclude_none=True) for s in self.services.settings.media.ice_servers],
+                "permissions": {
+                    "publish": self.claims.role in ROOM_PUBLISHERS,
+                    "open": self.claims.role in ROOM_OPENERS,
+                },
+            }
+        )
         room.add_listener(self.on_event)
         writer = asyncio.create_task(self._write())
         try:
@@ -147,7 +162,7 @@ class RoomConnection:
                 self.send({"type": "error", "code": "bad_request", "message": "a message is a JSON object"})
                 continue
             except (BadRequest, Forbidden, MediaError) as exc:
-                status, code = status_of(exc) if not isinstance(exc, BadRequest) else (400, "bad_request")
+                code = "bad_request" if isinstance(exc, BadRequest) else status_of(exc)[1]
                 self.send({"type": "error", "code": code, "message": str(exc), "request_id": request_id})
                 continue
             if reply is not None:
@@ -195,4 +210,3 @@ def _text(message: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadRequest(f"'{key}' is required")
     return value
-
