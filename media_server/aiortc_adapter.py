@@ -103,7 +103,16 @@ class MarkerJitterBuffer(JitterBuffer):
     The stock buffer waits for the next frame's first packet, which adds one frame interval
     (33 ms at 30 fps, measured in the relay lab). A frame whose marker was lost falls back to the
     stock rule (released when the next timestamp begins).
+
+    It also remembers the media SSRC (after RTX unwrapping): a keyframe request must name it, and the
+    receiver's list of active sources mixes in the retransmission SSRC, which Chrome ignores a PLI for.
     """
+
+    media_ssrc: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        self.media_ssrc = packet.ssrc
+        return super().add(packet)
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         packets: list[RtpPacket] = []
@@ -185,9 +194,10 @@ class EncodedFrameTap:
         self._ended = False
         self._codec: CodecInfo | None = None
         kind = receiver.track.kind
-        receiver._RTCRtpReceiver__jitter_buffer = (  # type: ignore[attr-defined]
+        self._jitter_buffer: JitterBuffer = (
             MarkerJitterBuffer(capacity=512, is_video=True) if kind == "video" else ImmediateAudioBuffer()
         )
+        receiver._RTCRtpReceiver__jitter_buffer = self._jitter_buffer  # type: ignore[attr-defined]
         decoder_queue: queue.Queue[Any] = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
         self._decoder_put = decoder_queue.put
         decoder_queue.put = self._put  # type: ignore[method-assign,assignment]
@@ -217,10 +227,10 @@ class EncodedFrameTap:
 
     def request_keyframe(self) -> bool:
         """Send a PLI to the publisher; False when no media has arrived yet."""
-        sources = self._receiver.getSynchronizationSources()
-        if not sources:
+        ssrc = self._jitter_buffer.media_ssrc if isinstance(self._jitter_buffer, MarkerJitterBuffer) else None
+        if ssrc is None:
             return False
-        task = asyncio.ensure_future(self._receiver._send_rtcp_pli(sources[0].source))
+        task = asyncio.ensure_future(self._receiver._send_rtcp_pli(ssrc))
         task.add_done_callback(_log_task_error)
         return True
 

@@ -91,3 +91,16 @@ async def test_audio_is_never_gated_and_the_end_reaches_subscribers():
     with pytest.raises(MediaStreamError):
         await track.recv()
     assert forwarder.tracks == set()
+
+
+def test_keyframe_requests_name_the_media_ssrc_not_the_retransmission_one():
+    from aiortc.rtp import RtpPacket
+
+    from media_server.aiortc_adapter import MarkerJitterBuffer
+
+    buffer = MarkerJitterBuffer(capacity=16, is_video=True)
+    packet = RtpPacket(payload_type=96, sequence_number=1, timestamp=3000, ssrc=1234)
+    packet.marker = 1
+    packet._data = KEY  # as aiortc's depayloader leaves it
+    assert buffer.add(packet)[1].data == KEY  # released at the marker bit, not one frame later
+    assert buffer.media_ssrc == 1234
