@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import fractions
 import logging
@@ -195,10 +196,8 @@ def _run(ctl: Connection, role: str, main: Callable[[LogTally], Coroutine[Any, A
     try:
         asyncio.run(main(tally))
     except BaseException:  # report everything, including KeyboardInterrupt, then exit
-        try:
+        with contextlib.suppress(OSError):
             ctl.send(("error", traceback.format_exc()))
-        except OSError:
-            pass
         raise
 
 
@@ -206,8 +205,8 @@ async def receive(conn: Connection) -> Any:
     """`conn.recv()` without blocking the event loop."""
     loop = asyncio.get_running_loop()
     while not conn.poll():
-        readable = loop.create_future()
-        loop.add_reader(conn.fileno(), lambda: readable.done() or readable.set_result(None))
+        readable: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(conn.fileno(), _resolve, readable)
         try:
             await readable
         finally:
@@ -215,11 +214,17 @@ async def receive(conn: Connection) -> Any:
     return conn.recv()
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def wait_for(condition: Callable[[], bool], within: float, what: str) -> None:
+    """Poll `condition` until it holds; TimeoutError after `within` seconds."""
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise TimeoutError(f"timed out after {within:.0f}s waiting for {what}")
         await asyncio.sleep(0.02)
 
 
@@ -330,7 +335,7 @@ async def _publisher(ctl: Connection, peer: Connection, mode: str, tally: LogTal
         answer = await receive(peer)
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     else:
-        kind, index, offer = await receive(peer)
+        _, index, offer = await receive(peer)
         peer.send(("answer", index, await answer_with_track(pc, offer, camera)))
     await wait_for(lambda: camera.count > 0, CONNECT_TIMEOUT, "the publisher to start sending")
 
@@ -395,7 +400,7 @@ async def _our_relay(ctl: Connection, publisher_conn: Connection, subscriber_con
                    "keyframes_in": forwarder.keyframes_in,
                    "keyframe_requests_received": forwarder.keyframes.requests_received},
         "per_subscriber_frames_dropped": [t.frames_dropped for t in tracks],
-        "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["sent"], last["sent"])],
+        "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["sent"], last["sent"], strict=True)],
         "log": tally.report(),
     })
     await node.close()
@@ -453,7 +458,7 @@ async def _media_relay(ctl: Connection, publisher_conn: Connection, subscriber_c
         "rss_baseline_kb": baseline_rss_kb,
         "rss_kb": last["rss_kb"],
         "decoded_fps": (last["decoded"] - first["decoded"]) / wall,
-        "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["encoded"], last["encoded"])],
+        "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["encoded"], last["encoded"], strict=True)],
         "log": tally.report(),
     })
     sink_task.cancel()

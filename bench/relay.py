@@ -1,11 +1,12 @@
 """Relay benchmark: our selective-forwarding MediaNode against aiortc's MediaRelay, side by side.
 
-One publisher sends a 1280x720 30 fps VP8 stream at ~1.5 Mbps (a synthetic, noisy, moving scene
-with a frame counter and the capture time stamped into the pixels). For each relay and each K, a
+One publisher sends a 1280x720 30 fps VP8 stream, encoder target 1.5 Mbps (libvpx delivers about
+1.7), of a synthetic, noisy, moving scene with a frame counter and the capture time stamped into
+the pixels. For each relay and each K, a
 fresh set of three processes is started: the publisher, the relay, and one process holding all K
 subscribers. Everything runs on 127.0.0.1 and the numbers are only printed, never asserted.
 
-    cd /work/main && /tmp/venv/bin/python bench/relay.py
+    cd /work/main && /tmp/venv/bin/python bench/relay.py      # or: make bench
     /tmp/venv/bin/python bench/relay.py --ks 1,4 --warmup 2 --seconds 5 --skip-mediarelay
     /tmp/venv/bin/python bench/relay.py --json > relay.json
 
@@ -29,6 +30,7 @@ encoded frames at aiortc's receiver (RTP timestamp gaps show skipped frames) and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import multiprocessing
@@ -135,10 +137,8 @@ def _collect(controls: dict[str, Any], processes: dict[str, Any], kind: str,
 
 def _stop(controls: dict[str, Any], processes: dict[str, Any]) -> None:
     for control in controls.values():
-        try:
+        with contextlib.suppress(OSError):
             control.send(("stop",))
-        except OSError:
-            pass
     deadline = time.monotonic() + 15
     for role, process in processes.items():
         process.join(timeout=max(0.1, deadline - time.monotonic()))
@@ -261,10 +261,10 @@ def print_table(title: str, rows: dict[Config, dict[str, Any]], ks: list[int], s
                 line.append(cell(row))
         lines.append(line)
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
-    print(" | ".join(h.rjust(w) for h, w in zip(headers, widths)))
+    print(" | ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for line in lines:
-        print(" | ".join(c.rjust(w) for c, w in zip(line, widths)))
+        print(" | ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
 
 
 def per_sub(key: str) -> Cell:
@@ -385,6 +385,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--ks must be comma-separated integers, not {args.ks!r}")
     if not args.ks or min(args.ks) < 0:
         parser.error("--ks needs at least one positive K")
+    if args.decoders < 1:
+        parser.error("--decoders must be at least 1 (latency is measured on decoding subscribers)")
     return args
 
 
