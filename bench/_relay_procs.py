@@ -16,6 +16,8 @@ time the capture-to-decode latency (all processes share the host clock).
 from __future__ import annotations
 
 import asyncio
+import os
+import cProfile
 import collections
 import contextlib
 import dataclasses
@@ -387,7 +389,14 @@ async def _our_relay(ctl: Connection, publisher_conn: Connection, subscriber_con
         return {**process_snapshot(), **dataclasses.asdict(node.stats), "frames_in": forwarder.frames_in,
                 "keyframes_in": forwarder.keyframes_in, "sent": [t.frames_sent for t in tracks]}
 
+    profile_path = os.environ.get("HALL_BENCH_PROFILE")  # cProfile the relay's window into this file
+    profiler = cProfile.Profile() if profile_path else None
+    if profiler is not None:
+        profiler.enable()
     first, last = await measure(ctl, {}, snapshot)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{profile_path}.k{k}")
     wall = last["wall"] - first["wall"]
     counters = ("forwarded_frames", "forwarded_bytes", "keyframe_requests", "dropped_frames",
                 "frames_in", "keyframes_in")

@@ -23,7 +23,7 @@ from media_server.errors import (
     SessionNotFound,
     UnsupportedCodecs,
 )
-from media_server.forwarding import ForwardedTrack, TrackForwarder
+from media_server.forwarding import ForwardedFrame, ForwardedTrack, TrackForwarder
 from media_server.node import MediaNode, PeerSession
 from media_server.rooms import (
     Participant,

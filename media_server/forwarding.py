@@ -1,9 +1,10 @@
 """Selective forwarding: one publisher's encoded frames to every subscriber, never decoded.
 
-A `TrackForwarder` exists per published track. It wraps each encoded frame once in an `av.Packet`
-and hands that same packet to every `ForwardedTrack`; aiortc's sender re-packetises it for that
-subscriber (see aiortc_adapter). New and overflowed subscribers wait for a keyframe, and their
-keyframe requests, with every subscriber's PLI/FIR, become one throttled request to the publisher.
+A `TrackForwarder` exists per published track. It splits each encoded frame into RTP payloads once
+and hands that same `ForwardedFrame` to every `ForwardedTrack`; each subscriber's sender only adds
+its RTP header and encryption (aiortc_adapter.install_forwarding_sender). New and overflowed
+subscribers wait for a keyframe, and their keyframe requests, with every subscriber's PLI/FIR,
+become one throttled request to the publisher.
 """
 
 from __future__ import annotations
@@ -15,13 +16,24 @@ import logging
 import time
 from collections.abc import Callable
 
-import av
+import dataclasses
+
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media_server.aiortc_adapter import CodecInfo, EncodedFrame
+from media_server.aiortc_adapter import CodecInfo, EncodedFrame, Packetizer
 from media_server.stats import MediaStats
 
 logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ForwardedFrame:
+    """One frame as every subscriber sends it: RTP payloads and the RTP timestamp."""
+
+    payloads: list[bytes]
+    timestamp: int
+    size: int
+    keyframe: bool
 
 
 class KeyframeRequester:
@@ -64,7 +76,7 @@ class KeyframeRequester:
 
 
 class ForwardedTrack(MediaStreamTrack):
-    """A subscriber's copy of a published track: `recv()` returns encoded `av.Packet`s.
+    """A subscriber's copy of a published track: `recv()` returns `ForwardedFrame`s.
 
     Its queue is bounded: a subscriber that falls behind drops what it has queued and resumes at the
     next keyframe, rather than growing memory and delay.
@@ -74,7 +86,7 @@ class ForwardedTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._forwarder = forwarder
-        self._queue: collections.deque[av.Packet | None] = collections.deque()
+        self._queue: collections.deque[ForwardedFrame | None] = collections.deque()
         self._max_frames = max_frames
         self._waiter: asyncio.Future[None] | None = None
         self.waiting_for_keyframe = kind == "video"
@@ -82,8 +94,9 @@ class ForwardedTrack(MediaStreamTrack):
         self.bytes_sent = 0
         self.frames_dropped = 0
 
-    def offer(self, packet: av.Packet, size: int, keyframe: bool) -> bool:
-        """Queue a packet; returns False when this subscriber needs a keyframe first."""
+    def offer(self, frame: ForwardedFrame) -> bool:
+        """Queue a frame; returns False when this subscriber needs a keyframe first."""
+        keyframe = frame.keyframe
         if self.waiting_for_keyframe:
             if not keyframe:
                 return False
@@ -96,7 +109,7 @@ class ForwardedTrack(MediaStreamTrack):
                 self.waiting_for_keyframe = not keyframe
                 if not keyframe:
                     return False
-        self._queue.append(packet)
+        self._queue.append(frame)
         self._wake()
         return True
 
@@ -108,22 +121,22 @@ class ForwardedTrack(MediaStreamTrack):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> ForwardedFrame:  # type: ignore[override]
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
-        packet = self._queue.popleft()
-        if packet is None:
+        frame = self._queue.popleft()
+        if frame is None:
             self.stop()
             raise MediaStreamError
         self.frames_sent += 1
-        self.bytes_sent += packet.size
+        self.bytes_sent += frame.size
         stats = self._forwarder.stats
         stats.forwarded_frames += 1
-        stats.forwarded_bytes += packet.size
-        return packet
+        stats.forwarded_bytes += frame.size
+        return frame
 
     def stop(self) -> None:
         super().stop()
@@ -150,6 +163,7 @@ class TrackForwarder:
         self.keyframes = KeyframeRequester(request_keyframe, keyframe_interval, stats)
         self._queue_frames = queue_frames
         self._time_base: fractions.Fraction | None = None
+        self._packetizer: Packetizer | None = None
         self.frames_in = 0
         self.keyframes_in = 0
         self.bytes_in = 0
@@ -165,13 +179,13 @@ class TrackForwarder:
         self.last_frame_at = time.monotonic()
         if not self.tracks:
             return
-        packet = av.Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.time_base = self._time_base  # type: ignore[assignment]  # set by set_codec above
-        size = len(frame.data)
+        assert self._packetizer is not None  # set with the codec
+        forwarded = ForwardedFrame(
+            self._packetizer.payloads(frame, self._time_base), frame.timestamp, len(frame.data), frame.keyframe
+        )
         needs_keyframe = False
         for track in self.tracks:
-            if not track.offer(packet, size, frame.keyframe):
+            if not track.offer(forwarded):
                 needs_keyframe = True
         if needs_keyframe:
             self.keyframes.request()
@@ -179,6 +193,7 @@ class TrackForwarder:
     def set_codec(self, codec: CodecInfo) -> None:
         self.codec = codec
         self._time_base = fractions.Fraction(1, codec.clock_rate)
+        self._packetizer = Packetizer(codec)
 
     def subscribe(self) -> ForwardedTrack:
         if self.ended:

@@ -208,6 +208,7 @@ class MediaNode:
             track = publication.forwarder.subscribe()
             transceiver = pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(preferences)
+            aiortc_adapter.install_forwarding_sender(transceiver.sender)
             aiortc_adapter.route_keyframe_requests(transceiver.sender, publication.forwarder.keyframes.request)
             subscription = Subscription(new_id("SU"), subscriber, publication)
             subscriber.subscriptions[subscription.id] = subscription
