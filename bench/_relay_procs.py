@@ -16,13 +16,13 @@ time the capture-to-decode latency (all processes share the host clock).
 from __future__ import annotations
 
 import asyncio
-import os
-import cProfile
 import collections
 import contextlib
+import cProfile
 import dataclasses
 import fractions
 import logging
+import os
 import statistics
 import time
 import traceback

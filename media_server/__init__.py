@@ -41,6 +41,7 @@ __all__ = [
     "CodecInfo",
     "CodecMismatch",
     "EncodedFrame",
+    "ForwardedFrame",
     "ForwardedTrack",
     "IceServer",
     "InvalidOffer",

@@ -326,13 +326,21 @@ async def _forward_rtp(sender: RTCRtpSender, codec: Any) -> None:
             for index, payload in enumerate(frame.payloads):
                 marker = 0x80 if index == last else 0
                 # Kept for retransmission (NACK), as aiortc's own sender keeps them.
-                packet = RtpPacket(payload_type=payload_type, marker=marker >> 7,
-                                   sequence_number=sequence_number, timestamp=timestamp, ssrc=sender._ssrc,
-                                   payload=payload)
+                packet = RtpPacket(
+                    payload_type=payload_type,
+                    marker=marker >> 7,
+                    sequence_number=sequence_number,
+                    timestamp=timestamp,
+                    ssrc=sender._ssrc,
+                    payload=payload,
+                )
                 packet.extensions = probe.extensions
                 history[sequence_number % RTP_HISTORY_SIZE] = packet
-                data = struct.pack("!BBHLL", first_byte, marker | payload_type, sequence_number, timestamp,
-                                   sender._ssrc) + header_extension + payload
+                data = (
+                    struct.pack("!BBHLL", first_byte, marker | payload_type, sequence_number, timestamp, sender._ssrc)
+                    + header_extension
+                    + payload
+                )
                 await transport._send_rtp(data)
                 octets += len(payload)
                 packets += 1
@@ -550,8 +558,18 @@ def check_internals() -> None:
         need(".pack(data)" in send_source, "RTCRtpSender packing pre-encoded packets")
         need("self._protocols" in gather_source, "aioice Connection._protocols")
         need("self._run_rtp(" in start_source, "RTCRtpSender.send starting self._run_rtp")
-        for name in ("track", "rtp_history", "rtp_header_extensions_map", "mid", "rtp_started", "rtp_exited",
-                     "ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count"):
+        for name in (
+            "track",
+            "rtp_history",
+            "rtp_header_extensions_map",
+            "mid",
+            "rtp_started",
+            "rtp_exited",
+            "ntp_timestamp",
+            "rtp_timestamp",
+            "octet_count",
+            "packet_count",
+        ):
             need(f"self.__{name}" in send_loop_source + sender_init_source, f"RTCRtpSender.__{name}")
     try:
         probe = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))  # type: ignore[arg-type]

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import fractions
 import logging
 import time
 from collections.abc import Callable
-
-import dataclasses
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
