@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk ffmpeg
+DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk ffmpeg postgresql
 PYTEST_ARGS ?=
 
 .PHONY: demo test serve install install-test debian-test-packages lint clean bench
@@ -30,7 +30,8 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(VENV)/.installed $@
 
-# The browser tests need Debian's Chromium and a CJK font; installed when we are root.
+# The browser tests need Debian's Chromium and a CJK font, the database tests a PostgreSQL server;
+# installed when we are root.
 debian-test-packages:
 	@if dpkg -s $(DEBIAN_TEST_PACKAGES) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
