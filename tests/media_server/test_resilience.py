@@ -115,3 +115,31 @@ def test_serve_stops_with_a_clear_message_when_internals_moved(monkeypatch, tmp_
     assert cli.main(["serve", "--data-dir", str(tmp_path), "--port", "1"]) == 2
     error = capsys.readouterr().err
     assert "moved internals" in error and "aiortc==1.16.0" in error
+
+
+async def test_loss_on_a_subscribers_hop_is_repaired_from_the_forwarders_history(node, monkeypatch, caplog):
+    caplog.set_level(logging.WARNING, logger="aiortc.rtcrtpreceiver")
+    publisher, source = await publish(node)
+    subscriber = await subscribe(node, source, kinds=("video",))
+    subscriber_transports = {t.receiver.transport for t in subscriber.pc.getTransceivers()}
+    original = RTCDtlsTransport._handle_rtp_data
+    rng = random.Random(11)
+    dropped = {"count": 0}
+
+    async def lossy(self, data, arrival_time_ms):
+        # 10 % of the forwarded RTP never reaches this subscriber: it must NACK, and the server resend.
+        if self in subscriber_transports and not 192 <= data[1] <= 223 and rng.random() < 0.10:
+            dropped["count"] += 1
+            return
+        await original(self, data, arrival_time_ms)
+
+    monkeypatch.setattr(RTCDtlsTransport, "_handle_rtp_data", lossy)
+    try:
+        await subscriber.wait_frames(90, timeout=20)
+        assert dropped["count"] > 20
+        gaps = [b - a for a, b in itertools.pairwise(subscriber.counters)]
+        assert min(gaps) >= 1 and max(gaps) <= 3, gaps
+        assert not [r for r in caplog.records if "failed to decode" in r.getMessage()]
+    finally:
+        await subscriber.close()
+        await publisher.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy
-
 from hall_tools import running_hall
+
 from web_ui.audit import AuditLog
 from web_ui.db import Database
 from web_ui.identity.users import InvalidCredentials, UserExists, UserStore
