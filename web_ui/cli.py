@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,19 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+class RedactTokens(logging.Filter):
+    """Join tokens ride in the socket URL's query (browsers cannot set headers on a WebSocket):
+    keep them out of uvicorn's access and error logs."""
+
+    PATTERN = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = self.PATTERN.sub(r"\1[redacted]", message), ()
+        return True
+
+
 def serve(settings: HallSettings) -> None:
     check_internals()  # stop now, with a clear message, if an aiortc upgrade moved our hook points
     server = settings.server
@@ -141,8 +155,11 @@ def serve(settings: HallSettings) -> None:
         server_header=False,
         **ssl,
     )
+    server = uvicorn.Server(config)  # uvicorn.Config set up its loggers: the filters go on after
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logging.getLogger(name).addFilter(RedactTokens())
     try:
-        uvicorn.Server(config).run()
+        server.run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         pass
 

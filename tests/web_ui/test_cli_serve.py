@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import ssl
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets.sync.client
 from hall_tools import free_port
 
 pytestmark = pytest.mark.slow
@@ -62,9 +64,14 @@ def test_demo_prints_working_sign_in_and_room_links(tmp_path: Path):
         assert login.status_code == 200 and login.json()["user"]["display_name"] == "王局长"
         page = httpx.get(leader_link.split("#")[0])
         assert page.status_code == 200 and "信访接待大厅" in page.text
+        token = leader_link.split("#token=")[1]
+        with websockets.sync.client.connect(f"ws://127.0.0.1:{port}/ws/rooms/reception-1?token={token}") as socket:
+            assert json.loads(socket.recv())["type"] == "welcome"
     finally:
         output = stop(process)
     assert "Traceback" not in output
+    assert "/ws/rooms/reception-1?token=[redacted]" in output  # the socket was logged, its token was not
+    assert token not in output  # (the banner, read above, is the only place it is printed)
 
 
 def test_serve_with_a_self_signed_certificate(tmp_path: Path):

@@ -45,7 +45,8 @@ async def login(body: LoginRequest, request: Request, response: Response, servic
     ttl = services.settings.auth.session_ttl_seconds
     token = services.tokens.issue_session(user.id, user.username, user.role, ttl)
     csrf = secrets.token_urlsafe(24)
-    secure = services.settings.server.tls
+    server = services.settings.server
+    secure = server.tls or (server.public_url or "").startswith("https://")  # also behind a TLS proxy
     response.set_cookie(SESSION_COOKIE, token, max_age=ttl, httponly=True, samesite="strict", secure=secure, path="/")
     response.set_cookie(CSRF_COOKIE, csrf, max_age=ttl, httponly=False, samesite="strict", secure=secure, path="/")
     await services.audit.record(actor=user.username, role=user.role.value, action="sign_in", client=client)
