@@ -155,11 +155,11 @@ def serve(settings: HallSettings) -> None:
         server_header=False,
         **ssl,
     )
-    server = uvicorn.Server(config)  # uvicorn.Config set up its loggers: the filters go on after
+    http_server = uvicorn.Server(config)  # uvicorn.Config set up its loggers: the filters go on after
     for name in ("uvicorn.access", "uvicorn.error"):
         logging.getLogger(name).addFilter(RedactTokens())
     try:
-        server.run()
+        http_server.run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         pass
 
