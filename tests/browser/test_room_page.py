@@ -32,8 +32,18 @@ READ_COUNTER = f"""
 FRAMES = "(video) => video.getVideoPlaybackQuality().totalVideoFrames"
 
 
-async def open_room(browser, hall, room: str, role: str, name: str):
-    context = await browser.new_context(locale="zh-CN")
+PHONE = {  # a mid-range Android phone, as petitioners use
+    "viewport": {"width": 393, "height": 851},
+    "device_scale_factor": 2.75,
+    "is_mobile": True,
+    "has_touch": True,
+    "user_agent": "Mozilla/5.0 (Linux; Android 13; Redmi Note 12) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Mobile Safari/537.36",
+}
+
+
+async def open_room(browser, hall, room: str, role: str, name: str, phone: bool = False):
+    context = await browser.new_context(locale="zh-CN", **(PHONE if phone else {}))
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -86,12 +96,12 @@ async def test_room_page_shows_a_whip_stream(browser, hall):
 async def test_two_pages_see_each_other(browser, hall):
     hall.services.media.open_room("duo", opened_by="test")
     first, first_errors = await open_room(browser, hall, "duo", "leader", "王局长")
-    second, second_errors = await open_room(browser, hall, "duo", "petitioner", "来访人")
+    second, second_errors = await open_room(browser, hall, "duo", "petitioner", "来访人", phone=True)
     watcher = None
     try:
         await first.click("#join")
         await first.wait_for_selector(".tile.self")
-        await second.click("#join")
+        await second.tap("#join")  # a finger on a phone
         await second.wait_for_selector(".tile.self")
         room = hall.services.media.rooms["duo"]
         for _ in range(100):
@@ -118,12 +128,16 @@ async def test_two_pages_see_each_other(browser, hall):
         assert answer.status_code == 201, answer.text
         await watcher.accept(answer.text)
         await watcher.wait_frames(20)
+        # On the phone every control is on screen and big enough for a thumb.
+        for control in ("#toggle-mic", "#toggle-camera", "#leave"):
+            box = await (await second.query_selector(control)).bounding_box()
+            assert box["y"] + box["height"] <= 851 and box["height"] >= 44 and box["x"] >= 0
         # Muting shows on the other page.
-        await second.click("#toggle-mic")
+        await second.tap("#toggle-mic")
         await first.wait_for_selector(f'.tile[data-participant-id="{ids["来访人"]}"] .flags span')
         assert first_errors == [] and second_errors == []
         # Leaving removes the tile on the other side.
-        await second.click("#leave")
+        await second.tap("#leave")
         await first.wait_for_selector(f'.tile[data-participant-id="{ids["来访人"]}"]', state="detached")
     finally:
         if watcher is not None:
