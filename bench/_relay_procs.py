@@ -243,7 +243,9 @@ def vm_rss_kb() -> int:
 
 
 def process_snapshot() -> dict[str, float]:
-    return {"wall": time.time(), "cpu": time.process_time(), "rss_kb": vm_rss_kb()}
+    times = os.times()
+    return {"wall": time.time(), "cpu": time.process_time(), "user": times.user, "sys": times.system,
+            "rss_kb": vm_rss_kb()}
 
 
 async def measure(
@@ -275,9 +277,13 @@ async def report_and_wait(ctl: Connection, result: dict[str, Any]) -> None:
         raise RuntimeError(f"expected stop, got {message[0]!r}")
 
 
-def window_cpu(first: dict[str, Any], last: dict[str, Any]) -> float:
-    """CPU of this process over the window, in cores (1.0 = one core busy all the time)."""
-    return (last["cpu"] - first["cpu"]) / (last["wall"] - first["wall"])
+def window_cpu(first: dict[str, Any], last: dict[str, Any], kind: str = "cpu") -> float:
+    """CPU of this process over the window, in cores (1.0 = one core busy all the time).
+
+    `kind` "user" or "sys" splits it: system time is the kernel's work for our sockets, which on
+    loopback includes delivering each packet to, and waking, the receiving process.
+    """
+    return (last[kind] - first[kind]) / (last["wall"] - first["wall"])
 
 
 # --------------------------------------------------------------------------- WebRTC helpers
@@ -348,6 +354,8 @@ async def _publisher(ctl: Connection, peer: Connection, mode: str, tally: LogTal
     wall = last["wall"] - first["wall"]
     await report_and_wait(ctl, {
         "cpu": window_cpu(first, last),
+        "cpu_user": window_cpu(first, last, "user"),
+        "cpu_sys": window_cpu(first, last, "sys"),
         "fps": (last["frames"] - first["frames"]) / wall,
         "kbps": (last["bytes"] - first["bytes"]) * 8 / wall / 1000,
         "log": tally.report(),
@@ -402,6 +410,8 @@ async def _our_relay(ctl: Connection, publisher_conn: Connection, subscriber_con
                 "frames_in", "keyframes_in")
     await report_and_wait(ctl, {
         "cpu": window_cpu(first, last),
+        "cpu_user": window_cpu(first, last, "user"),
+        "cpu_sys": window_cpu(first, last, "sys"),
         "rss_baseline_kb": baseline_rss_kb,
         "rss_kb": last["rss_kb"],
         "window": {name: last[name] - first[name] for name in counters},
@@ -464,6 +474,8 @@ async def _media_relay(ctl: Connection, publisher_conn: Connection, subscriber_c
     wall = last["wall"] - first["wall"]
     await report_and_wait(ctl, {
         "cpu": window_cpu(first, last),
+        "cpu_user": window_cpu(first, last, "user"),
+        "cpu_sys": window_cpu(first, last, "sys"),
         "rss_baseline_kb": baseline_rss_kb,
         "rss_kb": last["rss_kb"],
         "decoded_fps": (last["decoded"] - first["decoded"]) / wall,
@@ -619,6 +631,8 @@ async def _subscribers(ctl: Connection, relay: Connection, k: int, decoders: int
     latencies = sorted(x for p in probes for x in p.latencies_ms)
     await report_and_wait(ctl, {
         "cpu": window_cpu(first, last),
+        "cpu_user": window_cpu(first, last, "user"),
+        "cpu_sys": window_cpu(first, last, "sys"),
         "decoding": sum(p.decodes for p in probes),
         "decoded_fps": [n / wall for n in delta("frames", True)],
         "encoded_fps": [n / wall for n in delta("frames", False)],

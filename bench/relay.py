@@ -176,6 +176,7 @@ def summarise(config: Config, raw: dict[str, Any], baseline: dict[str, Any] | No
         row["latency_added_p90"] = latency["p90"] - direct["latency_p90"]
     if relay is not None:
         row["relay_cpu"] = relay["cpu"]
+        row["relay_user_cpu"], row["relay_sys_cpu"] = relay.get("cpu_user"), relay.get("cpu_sys")
         row["rss_mb"] = relay["rss_kb"] / 1024
         row["rss_delta_mb"] = (relay["rss_kb"] - relay["rss_baseline_kb"]) / 1024
         if config.k:
@@ -183,6 +184,8 @@ def summarise(config: Config, raw: dict[str, Any], baseline: dict[str, Any] | No
             row["rss_per_sub_mb"] = row["rss_delta_mb"] / config.k
             if baseline is not None:
                 row["cpu_per_sub"] = (relay["cpu"] - baseline["relay_cpu"]) / config.k
+                if row["relay_user_cpu"] is not None and baseline.get("relay_user_cpu") is not None:
+                    row["user_cpu_per_sub"] = (row["relay_user_cpu"] - baseline["relay_user_cpu"]) / config.k
         row["total_cpu"] = relay["cpu"] + row["publisher_cpu"] + row["subscribers_cpu"]
         row["relay_sent_fps_min"] = min(relay["sent_fps_per_subscriber"], default=None)
         for key in ("window", "totals", "per_subscriber_frames_dropped", "sent_fps_per_subscriber",
@@ -309,6 +312,14 @@ def print_report(rows: dict[Config, dict[str, Any]], ks: list[int], skipped: set
                     ("MR/ours per sub", "ratio", ratio_of("cpu_per_sub")),
                     ("MediaNode MB/sub", "ours", lambda r: f"{r['rss_per_sub_mb']:.2f}"),
                     ("MediaRelay MB/sub", "mediarelay", lambda r: f"{r['rss_per_sub_mb']:.2f}"),
+                ])
+    print_table("Relay CPU split (cores): user = the relay's own code; sys = the kernel, which on loopback also"
+                " delivers each packet to and wakes the receiving process", rows, ks, skipped, [
+                    ("MediaNode user", "ours", lambda r: fmt(r.get("relay_user_cpu"), ".3f")),
+                    ("MediaNode sys", "ours", lambda r: fmt(r.get("relay_sys_cpu"), ".3f")),
+                    ("MediaNode user/sub", "ours", lambda r: fmt(r.get("user_cpu_per_sub"), ".4f")),
+                    ("MediaRelay user", "mediarelay", lambda r: fmt(r.get("relay_user_cpu"), ".3f")),
+                    ("MediaRelay sys", "mediarelay", lambda r: fmt(r.get("relay_sys_cpu"), ".3f")),
                 ])
     print_table("Subscribers: decoded fps (min/median) and latency added over direct (median/p90, ms)",
                 rows, ks, skipped, [
