@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -24,11 +24,15 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def create_app(settings: HallSettings) -> FastAPI:
+def create_app(settings: HallSettings, *, open_rooms: Sequence[str] = ()) -> FastAPI:
+    """The hall's app. `open_rooms` are opened at start-up (the demo's reception room)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services: Services = await build_services(settings)
         app.state.services = services
+        for room_id in open_rooms:
+            services.media.open_room(room_id, opened_by="hall")
         logger.info("reception-hall ready (data in %s)", settings.server.data_dir)
         try:
             yield

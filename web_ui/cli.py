@@ -8,6 +8,7 @@ import getpass
 import logging
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,7 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def serve(settings: HallSettings) -> None:
+def serve(settings: HallSettings, open_rooms: Sequence[str] = ()) -> None:
     check_internals()  # stop now, with a clear message, if an aiortc upgrade moved our hook points
     server = settings.server
     ssl: dict[str, Any] = {}
@@ -146,7 +147,7 @@ def serve(settings: HallSettings) -> None:
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     # The plain asyncio loop: the one the media path is tested and measured on.
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, open_rooms=open_rooms),
         host=server.host,
         port=server.port,
         log_level="info",
@@ -196,7 +197,7 @@ reception-hall demo  ·  信访接待大厅演示
 """,
         flush=True,
     )
-    serve(settings)
+    serve(settings, open_rooms=[DEMO_ROOM])
     return 0
 
 

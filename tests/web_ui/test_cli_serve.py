@@ -59,7 +59,8 @@ def test_demo_prints_working_sign_in_and_room_links(tmp_path: Path):
         assert f"http://127.0.0.1:{port}/" in banner
         password = re.search(r"密码: (\S+)", banner).group(1)
         leader_link = re.search(r"leader / 领导:\s+(\S+)", banner).group(1)
-        assert wait_healthy(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+        health = wait_healthy(f"http://127.0.0.1:{port}/healthz").json()
+        assert health == {"status": "ok", "rooms": 1}  # the demo room is open: the petitioner's link works first
         login = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"username": "leader", "password": password})
         assert login.status_code == 200 and login.json()["user"]["display_name"] == "王局长"
         page = httpx.get(leader_link.split("#")[0])
