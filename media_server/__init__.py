@@ -20,6 +20,7 @@ from media_server.errors import (
     RoomClosed,
     RoomFull,
     RoomNotFound,
+    SessionLimit,
     SessionNotFound,
     UnsupportedCodecs,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "RoomEventType",
     "RoomFull",
     "RoomNotFound",
+    "SessionLimit",
     "SessionNotFound",
     "Subscription",
     "TrackForwarder",

@@ -83,6 +83,7 @@ class EncodedFrame:
     data: bytes
     timestamp: int  # RTP clock units, rebased to start near 0
     keyframe: bool
+    after_gap: bool = False  # frames were lost for good before this one: decoders need a keyframe
 
 
 def is_keyframe(codec_name: str, data: bytes) -> bool:
@@ -115,10 +116,14 @@ class MarkerJitterBuffer(JitterBuffer):
     """
 
     media_ssrc: int | None = None
+    frames_lost = False  # set when the buffer had to drop incomplete frames; the tap clears it
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         self.media_ssrc = packet.ssrc
-        return super().add(packet)
+        picture_lost, frame = super().add(packet)
+        if picture_lost:
+            self.frames_lost = True
+        return picture_lost, frame
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         packets: list[RtpPacket] = []
@@ -216,6 +221,8 @@ class EncodedFrameTap:
                 await original_receive(parameters)
             finally:
                 aiortc.rtcrtpreceiver.threading = threading  # type: ignore[attr-defined]
+            if self._decoding:  # start_decoding() was called before the connection was up
+                self.start_decoding()
 
         receiver.receive = receive_with_deferred_decoder  # type: ignore[method-assign]
 
@@ -253,7 +260,13 @@ class EncodedFrameTap:
         if self._decoding:
             self._decoder_put(item)
         data = jitter_frame.data
-        self._on_frame(self._codec, EncodedFrame(data, jitter_frame.timestamp, is_keyframe(codec.name, data)))
+        after_gap = False
+        if isinstance(self._jitter_buffer, MarkerJitterBuffer) and self._jitter_buffer.frames_lost:
+            after_gap = True
+            self._jitter_buffer.frames_lost = False
+        self._on_frame(
+            self._codec, EncodedFrame(data, jitter_frame.timestamp, is_keyframe(codec.name, data), after_gap)
+        )
 
 
 def codec_info(codec: Any) -> CodecInfo:

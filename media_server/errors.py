@@ -49,3 +49,7 @@ class ProgramNotAvailable(MediaError):
 
 class NegotiationFailed(MediaError):
     """aiortc could not complete the offer/answer."""
+
+
+class SessionLimit(MediaError):
+    """The participant holds as many peer connections as it may."""

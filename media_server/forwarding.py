@@ -178,6 +178,10 @@ class TrackForwarder:
         self.last_frame_at = time.monotonic()
         if not self.tracks:
             return
+        if frame.after_gap and not frame.keyframe:
+            # The publisher's hop lost frames for good: what follows does not decode without a keyframe.
+            for track in self.tracks:
+                track.waiting_for_keyframe = True
         assert self._packetizer is not None  # set with the codec
         forwarded = ForwardedFrame(
             self._packetizer.payloads(frame, self._time_base), frame.timestamp, len(frame.data), frame.keyframe

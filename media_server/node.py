@@ -20,6 +20,7 @@ from media_server.errors import (
     RoomClosed,
     RoomFull,
     RoomNotFound,
+    SessionLimit,
     SessionNotFound,
 )
 from media_server.forwarding import TrackForwarder
@@ -44,6 +45,7 @@ class PeerSession:
     source: Participant | None = None  # for subscriptions: whose media
     taps: list[EncodedFrameTap] = dataclasses.field(default_factory=list)
     closed: bool = False
+    connect_deadline: asyncio.TimerHandle | None = None
 
 
 class MediaNode:
@@ -121,10 +123,13 @@ class MediaNode:
         logger.info("%s: participant %s left", room.id, participant.id)
 
     def set_muted(self, participant: Participant, *, audio: bool | None, video: bool | None) -> None:
+        before = (participant.audio_muted, participant.video_muted)
         if audio is not None:
             participant.audio_muted = audio
         if video is not None:
             participant.video_muted = video
+        if (participant.audio_muted, participant.video_muted) == before:
+            return  # nothing to tell anyone
         participant.room.emit(RoomEvent("participant_updated", participant.room.id, participant=participant.info()))
 
     # ------------------------------------------------------------------ publishing
@@ -134,16 +139,20 @@ class MediaNode:
         offer = sdp.check_offer(offer_sdp, "publish", max_bytes=self.settings.max_sdp_bytes)
         if participant.publications:
             raise NegotiationFailed(f"participant {participant.id} already publishes; end that session first")
-        pc = self._new_pc()
-        session = PeerSession(new_id("PS"), "publish", participant, pc)
+        self._check_session_limit(participant)
+        plan = []
         codecs: dict[str, CodecInfo] = {}
         for media in offer.media:
+            # check_offer made sure every section has a codec we forward
             preferences = sdp.publish_preferences(media.codecs, media.kind, self.settings.preferred_video_codec)
-            transceiver = pc.addTransceiver(media.kind, direction="recvonly")
-            transceiver.setCodecPreferences(preferences)
             capability = preferences[0]
             kind, name = capability.mimeType.split("/", 1)
             codecs[kind] = CodecInfo(kind, name, capability.clockRate, capability.channels, dict(capability.parameters))
+            plan.append((media.kind, preferences))
+        pc = self._new_pc()
+        session = PeerSession(new_id("PS"), "publish", participant, pc)
+        for kind, preferences in plan:
+            pc.addTransceiver(kind, direction="recvonly").setCodecPreferences(preferences)
 
         @pc.on("track")
         def on_track(track: object) -> None:
@@ -192,6 +201,9 @@ class MediaNode:
         source = self.participant(subscriber.room.id, source_id)
         if not source.publications:
             raise NothingToSubscribe(f"participant {source_id} publishes nothing yet")
+        for earlier in [s for s in self.sessions.values() if s.participant is subscriber and s.source is source]:
+            await self._close_session(earlier, leave_if_transient=False)  # a fresh subscription replaces it
+        self._check_session_limit(subscriber)
         plan: list[tuple[str, Publication | None, list]] = []
         for media in offer.media:
             publication = source.publications.get(media.kind)
@@ -227,6 +239,11 @@ class MediaNode:
     async def end_session(self, session_id: str) -> None:
         await self._close_session(self.session(session_id), leave_if_transient=True)
 
+    def _check_session_limit(self, participant: Participant) -> None:
+        held = sum(1 for s in self.sessions.values() if s.participant is participant)
+        if held >= self.settings.max_sessions_per_participant:
+            raise SessionLimit(f"participant {participant.id} already holds {held} connections")
+
     def _new_pc(self) -> RTCPeerConnection:
         ice_servers = []
         if self.settings.server_uses_ice_servers:
@@ -255,12 +272,29 @@ class MediaNode:
             await self._close_session(session, leave_if_transient=True)
             raise NegotiationFailed(f"the offer could not be negotiated: {exc}") from None
         session.answer_sdp = pc.localDescription.sdp
+        # A peer that never completes ICE and DTLS (gone after its POST, no route, no TURN) must not
+        # hold its place in the room, its ports and its forwarded copies for ever.
+        session.connect_deadline = asyncio.get_running_loop().call_later(
+            self.settings.connect_timeout, self._drop_if_unconnected, session
+        )
+
+    def _drop_if_unconnected(self, session: PeerSession) -> None:
+        session.connect_deadline = None
+        if not session.closed and session.pc.connectionState != "connected":
+            logger.info("%s: session %s did not connect in time", session.participant.room.id, session.id)
+            self._spawn(self._close_session(session, leave_if_transient=True))
 
     async def _close_session(self, session: PeerSession, *, leave_if_transient: bool) -> None:
         if session.closed:
             return
         session.closed = True
         self.sessions.pop(session.id, None)
+        if session.connect_deadline is not None:
+            session.connect_deadline.cancel()
+        # Senders that never started are not stopped by pc.close(): end their forwarded copies here.
+        for sender in session.pc.getSenders():
+            if sender.track is not None:
+                sender.track.stop()
         participant = session.participant
         room = participant.room
         if session.purpose == "publish":

@@ -68,13 +68,14 @@ def check_offer(sdp: str, purpose: Purpose, *, max_bytes: int) -> CheckedOffer:
         if direction not in wanted:
             raise InvalidOffer(f"the {section.kind} section is '{direction}'; to {purpose} it must be one of {wanted}")
         media.append(OfferedMedia(section.kind, direction, list(section.rtp.codecs)))
-    if not any(forwardable(m.codecs, m.kind) for m in media):
-        offered = sorted({c.mimeType.split("/")[-1] for m in media for c in m.codecs if not _is_aux(c)})
-        supported = [name for names in FORWARDED_CODECS.values() for name in names]
-        raise UnsupportedCodecs(
-            f"none of the offered codecs ({', '.join(offered) or 'none'}) can be forwarded;"
-            f" this server forwards {', '.join(supported)}"
-        )
+    supported = [name for names in FORWARDED_CODECS.values() for name in names]
+    for wanted_media in media:
+        if not forwardable(wanted_media.codecs, wanted_media.kind):
+            offered = sorted({c.mimeType.split("/")[-1] for c in wanted_media.codecs if not _is_aux(c)})
+            raise UnsupportedCodecs(
+                f"none of the offered {wanted_media.kind} codecs ({', '.join(offered) or 'none'}) can be forwarded;"
+                f" this server forwards {', '.join(supported)} (H.264 in constrained baseline or baseline profile)"
+            )
     return CheckedOffer(sdp=normalised, media=media)
 
 

@@ -12,6 +12,14 @@ class IceServer(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="after")
+    def _header_safe(self) -> IceServer:
+        # These go into quoted Link header parameters (RFC 9725): no quotes, backslashes or line breaks.
+        for value in [*self.urls, self.username or "", self.credential or ""]:
+            if any(c in value for c in '"\\\r\n'):
+                raise ValueError("ICE server URLs and credentials may not contain quotes, backslashes or line breaks")
+        return self
+
     urls: list[str] = Field(description="stun:, turn: or turns: URLs, e.g. turn:turn.example.cn:3478")
     username: str | None = Field(default=None, description="TURN username")
     credential: str | None = Field(default=None, description="TURN password (never logged)")
@@ -52,6 +60,18 @@ class MediaSettings(BaseModel):
     )
     ice_consent_failures: int = Field(
         default=6, ge=1, le=100, description="missed consent checks before a peer is dropped"
+    )
+    connect_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=300,
+        description="seconds a new peer connection has to connect before its session is dropped",
+    )
+    max_sessions_per_participant: int = Field(
+        default=40,
+        ge=2,
+        le=1000,
+        description="peer connections one participant may hold (publish + subscriptions)",
     )
     max_participants_per_room: int = Field(default=32, ge=1, le=1000, description="a full room refuses joins")
     subscriber_queue_frames: int = Field(

@@ -11,6 +11,7 @@ import media_server.errors as media
 from web_ui.deps import Forbidden, NotAuthenticated
 from web_ui.identity import users as identity
 from web_ui.identity.tokens import TokenError
+from web_ui.routes.auth import TooManyAttempts
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (PayloadTooLarge, 413, "payload_too_large"),
     (BadSdpEncoding, 400, "invalid_sdp"),
     (identity.AccountLocked, 429, "account_locked"),
+    (TooManyAttempts, 429, "too_many_attempts"),
+    (media.SessionLimit, 429, "too_many_sessions"),
     (identity.UserExists, 409, "user_exists"),
     (identity.UserNotFound, 404, "user_not_found"),
     (identity.IdentityError, 400, "invalid_request"),

@@ -283,3 +283,27 @@ def test_cli_user_add(tmp_path):
     ).stdout
     assert "chen\tsecurity\t陈队长\tactive" in listed
     assert "a-strong-secret" not in added.stdout + added.stderr
+
+
+async def test_sign_in_attempts_from_one_address_are_throttled(hall):
+    from web_ui.routes.auth import LOGIN_ATTEMPTS_PER_WINDOW
+
+    await hall.add_user("sun", "staff")
+    for _ in range(LOGIN_ATTEMPTS_PER_WINDOW):
+        await hall.client.post("/api/auth/login", json={"username": "nobody", "password": "guess-guess"})
+    blocked = await hall.client.post("/api/auth/login", json={"username": "sun", "password": "correct-horse-9"})
+    assert blocked.status_code == 429 and blocked.json()["error"] == "too_many_attempts"
+
+
+async def test_a_runaway_socket_client_is_slowed_not_served(hall):
+    hall.services.media.open_room("r4", opened_by="test")
+    base = hall.base_url.replace("http", "ws")
+    async with websockets.connect(f"{base}/ws/rooms/r4?token={hall.token('r4', 'staff')}") as socket:
+        assert json.loads(await socket.recv())["type"] == "welcome"
+        for _ in range(100):
+            await socket.send(json.dumps({"type": "ping"}))
+        replies = [json.loads(await socket.recv()) for _ in range(100)]
+        assert {"type": "pong"} in replies
+        assert any(r.get("code") == "too_many_messages" for r in replies)
+    async with websockets.connect(f"{base}/ws/rooms/{'x' * 200}?token={hall.token('r4', 'staff')}") as socket:
+        assert json.loads(await socket.recv())["code"] == "room_not_found"  # checked before anything is made

@@ -20,21 +20,27 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
+import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from media_server import MediaError, Participant, RoomEvent
+from media_server import MediaError, Participant, RoomEvent, RoomNotFound
 from web_ui.deps import Forbidden, NotAuthenticated, join_claims
 from web_ui.errors import status_of
 from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
 from web_ui.identity.tokens import JoinClaims, TokenError
+from web_ui.routes.rooms import ROOM_ID
 from web_ui.services import Services
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
 OUTBOX_LIMIT = 500  # messages queued for a client that stopped reading; then it is disconnected
+MESSAGES_PER_SECOND = 20.0  # a page sends a handful; more is a runaway script
+MESSAGE_BURST = 40
+ROOM_ID_PATTERN = re.compile(ROOM_ID)
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404, 409: 4409, 410: 4410}
 
 
@@ -46,7 +52,10 @@ class BadRequest(Exception):
 async def room_socket(websocket: WebSocket, room_id: str) -> None:
     services: Services = websocket.app.state.services
     await websocket.accept()
+    participant: Participant | None = None
     try:
+        if not ROOM_ID_PATTERN.match(room_id):
+            raise RoomNotFound("a room id has 1 to 64 letters, digits, '_' or '-'")
         claims = join_claims(services, websocket.query_params.get("token"), room_id, frozenset(ROOM_MEMBERS))
         participant = services.media.join(
             room_id, name=claims.name, role=claims.role.value, may_open=claims.role in ROOM_OPENERS
@@ -57,16 +66,15 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
         await websocket.close(CLOSE_CODES.get(status, 4400), reason=code)
         return
     client = websocket.client.host if websocket.client else None
-    await services.audit.record(
-        actor=claims.name,
-        role=claims.role.value,
-        action="room_join",
-        target=f"{room_id}/{participant.id}",
-        client=client,
-    )
-    connection = RoomConnection(services, websocket, claims, participant)
     try:
-        await connection.run()
+        await services.audit.record(
+            actor=claims.name,
+            role=claims.role.value,
+            action="room_join",
+            target=f"{room_id}/{participant.id}",
+            client=client,
+        )
+        await RoomConnection(services, websocket, claims, participant).run()
     finally:
         await services.media.leave(participant)
         await services.audit.record(
@@ -86,6 +94,8 @@ class RoomConnection:
         self.participant = participant
         self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX_LIMIT)
         self.sessions: set[str] = set()
+        self._allowance = float(MESSAGE_BURST)
+        self._allowance_at = time.monotonic()
 
     def on_event(self, event: RoomEvent) -> None:
         # Our own join was announced in the welcome message.
@@ -150,6 +160,9 @@ class RoomConnection:
             except (WebSocketDisconnect, RuntimeError):
                 return
             request_id: Any = None
+            if not self._take_allowance():
+                self.send({"type": "error", "code": "too_many_messages", "message": "slow down: message ignored"})
+                continue
             try:
                 message = json.loads(text)
                 if not isinstance(message, dict):
@@ -171,6 +184,15 @@ class RoomConnection:
                 self.send(reply)
             if self.outbox.full():
                 return
+
+    def _take_allowance(self) -> bool:
+        now = time.monotonic()
+        self._allowance = min(MESSAGE_BURST, self._allowance + (now - self._allowance_at) * MESSAGES_PER_SECOND)
+        self._allowance_at = now
+        if self._allowance < 1:
+            return False
+        self._allowance -= 1
+        return True
 
     async def handle(self, message: dict[str, Any]) -> dict[str, Any] | None:
         kind = message.get("type")
