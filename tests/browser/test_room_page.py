@@ -111,8 +111,8 @@ async def test_two_pages_see_each_other(browser, hall):
         ids = {p.name: p.id for p in room.participants.values()}
         # Each sees the other at once: the joiner's keyframe request reaches Chrome (a PLI naming the media
         # SSRC, not the RTX one, which Chrome ignores and which once cost ten seconds of black tile).
-        seen_by_second = await tile_video(second, ids["王局长"], timeout=3000)
-        seen_by_first = await tile_video(first, ids["来访人"], timeout=3000)
+        seen_by_second = await tile_video(second, ids["王局长"], timeout=5000)
+        seen_by_first = await tile_video(first, ids["来访人"], timeout=5000)
         for video in (seen_by_second, seen_by_first):
             before = await video.evaluate(FRAMES)
             await asyncio.sleep(1.0)

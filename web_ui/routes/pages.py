@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 
+from web_ui.deps import ServicesDep
 from web_ui.routes.rooms import ROOM_ID
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
+@functools.cache
+def page(name: str, language: str) -> str:
+    # The hall's default language is the page's; a visitor's own choice (stored in the browser) wins.
+    return (STATIC / name).read_text(encoding="utf-8").replace('<html lang="zh-CN">', f'<html lang="{language}">', 1)
+
+
 @router.get("/")
-async def index() -> FileResponse:
-    return FileResponse(STATIC / "index.html")
+async def index(services: ServicesDep) -> HTMLResponse:
+    return HTMLResponse(page("index.html", services.settings.server.default_language))
 
 
 @router.get("/rooms/{room_id}")
-async def room_page(room_id: Annotated[str, PathParam(pattern=ROOM_ID)]) -> FileResponse:
-    # The join token travels in the URL fragment (#token=...), so it never reaches server logs.
-    return FileResponse(STATIC / "room.html")
+async def room_page(room_id: Annotated[str, PathParam(pattern=ROOM_ID)], services: ServicesDep) -> HTMLResponse:
+    # The join token travels in the URL fragment (#token=...), so it never reaches the server.
+    return HTMLResponse(page("room.html", services.settings.server.default_language))

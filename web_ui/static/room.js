@@ -5,6 +5,9 @@ import { RoomSocket, gatheringComplete, iceConfiguration } from "/static/signall
 const PUBLISHING_ROLES = new Set(["admin", "leader", "staff", "petitioner"]);
 const VIDEO_MAX_BITRATE = 1_200_000; // enough for 720p talking heads; kind to a phone's uplink
 const RECONNECT_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
+// Errors that waiting will not cure: stop and say why. Others (room not open yet, room full,
+// network) are retried, so a petitioner who arrives early is let in when the room opens.
+const PERMANENT_ERRORS = new Set(["invalid_token", "not_authenticated", "forbidden", "room_closed", "close_4401", "close_4403", "close_4410"]);
 
 const $ = (selector) => document.querySelector(selector);
 const roomId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
@@ -88,7 +91,8 @@ async function acquireMedia() {
     const message = $("#preview-message");
     message.hidden = false;
     message.textContent = error.name === "NotAllowedError" || error.name === "NotFoundError"
-      ? t("room.permissionDenied") : t("error.generic") + error.message;
+      ? t("room.permissionDenied")
+      : error.name === "NotReadableError" ? t("room.deviceBusy") : t("error.generic") + error.message;
   }
 }
 
@@ -120,8 +124,9 @@ async function enter() {
     state.socket = new RoomSocket(roomId, state.token);
     welcome = await state.socket.connect();
   } catch (error) {
-    setStatus(errorText(error.code, error.message), true);
-    return false;
+    const permanent = PERMANENT_ERRORS.has(error.code);
+    setStatus(errorText(error.code, error.message) + (permanent ? "" : " " + t("room.retrying")), true);
+    return permanent ? "stop" : "retry";
   }
   state.me = welcome.participant;
   state.iceServers = welcome.ice_servers;
@@ -140,7 +145,7 @@ async function enter() {
   updateAlone();
   if (welcome.permissions.publish && state.localStream) await publish();
   else setControlsEnabled(false);
-  return true;
+  return "ok";
 }
 
 function listen(socket) {
@@ -174,7 +179,7 @@ function listen(socket) {
   socket.addEventListener("closed", ({ detail }) => {
     if (state.leaving) return;
     teardown();
-    if (detail.code >= 4400 && detail.code < 4500) {
+    if (PERMANENT_ERRORS.has(detail.reason) || PERMANENT_ERRORS.has(`close_${detail.code}`)) {
       setStatus(errorText(detail.reason, detail.reason), true);
       return;
     }
@@ -183,15 +188,33 @@ function listen(socket) {
 }
 
 async function reconnect(attempt) {
-  setStatus(t("room.reconnecting"));
+  if (attempt === 0) setStatus(t("room.reconnecting"));
   await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
   if (state.leaving) return;
-  if (!(await enter())) reconnect(attempt + 1);
+  if ((await enter()) === "retry") reconnect(attempt + 1);
+}
+
+function watchConnection(pc, onFailure) {
+  pc.addEventListener("connectionstatechange", () => {
+    if (pc.connectionState === "failed" && !state.leaving) {
+      setStatus(t("room.networkFailed"), true);
+      onFailure();
+    } else if (pc.connectionState === "connected" && $("#status").textContent === t("room.networkFailed")) {
+      setStatus("");
+    }
+  });
 }
 
 async function publish() {
   const pc = new RTCPeerConnection(iceConfiguration(state.iceServers));
   state.publishPc = pc;
+  watchConnection(pc, () => {
+    // Start over: end the dead session, then publish again on a new connection.
+    if (state.publishSessionId) state.socket?.send({ type: "end_session", session_id: state.publishSessionId });
+    pc.close();
+    state.publishPc = null;
+    setTimeout(() => !state.leaving && state.socket && publish(), 2000);
+  });
   for (const track of state.localStream.getTracks()) {
     pc.addTransceiver(track, { direction: "sendonly", streams: [state.localStream] });
   }
@@ -216,6 +239,10 @@ async function publish() {
     }
   }
   setControlsEnabled(true);
+  if (state.audioMuted || state.videoMuted) {
+    // After a reconnect the others must see the same state as before.
+    state.socket.send({ type: "mute", audio: state.audioMuted, video: state.videoMuted });
+  }
 }
 
 async function subscribe(participantId) {
@@ -224,6 +251,10 @@ async function subscribe(participantId) {
   const pc = new RTCPeerConnection(iceConfiguration(state.iceServers));
   const entry = { pc, sessionId: null };
   state.subscriptions.set(participantId, entry);
+  watchConnection(pc, () => {
+    closeSubscription(participantId);
+    setTimeout(() => !state.leaving && subscribe(participantId), 2000);
+  });
   pc.addTransceiver("audio", { direction: "recvonly" });
   pc.addTransceiver("video", { direction: "recvonly" });
   const stream = new MediaStream();
@@ -364,6 +395,15 @@ async function main() {
   applyTranslations();
   installLanguageSwitch($("#lang"));
   document.title = `${t("app.title")} · ${roomId}`;
+  document.addEventListener("languagechange", () => {
+    document.title = `${t("app.title")} · ${roomId}`;
+    for (const participant of [state.me, ...state.participants.values()]) {
+      if (participant) updateFlags(participant);
+    }
+    const self = document.querySelector(".tile.self .label");
+    if (self && state.me) self.textContent = `${state.me.name}（${t("room.you")}）`;
+    updateAlone();
+  });
   state.token = readToken();
   if (!state.token) {
     setStatus(t("room.noToken"), true);
@@ -373,7 +413,13 @@ async function main() {
   $("#toggle-mic").addEventListener("click", toggleMicrophone);
   $("#toggle-camera").addEventListener("click", toggleCamera);
   $("#leave").addEventListener("click", leave);
-  $("#join").addEventListener("click", () => enter());
+  $("#join").addEventListener("click", async () => {
+    $("#join").disabled = true;
+    const outcome = await enter();
+    if (outcome === "retry") reconnect(1);
+    else if (outcome === "stop") $("#preview").hidden = false;
+    $("#join").disabled = false;
+  });
   window.addEventListener("pagehide", () => { state.leaving = true; state.socket?.close(); });
   if (PUBLISHING_ROLES.has(state.claims.role) && navigator.mediaDevices?.getUserMedia) {
     await startPreview();

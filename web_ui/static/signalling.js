@@ -46,6 +46,9 @@ export class RoomSocket extends EventTarget {
 
   request(message) {
     const requestId = this.nextId++;
+    if (this.socket?.readyState !== WebSocket.OPEN) {
+      return Promise.reject(Object.assign(new Error("socket closed"), { code: "socket_closed" }));
+    }
     return new Promise((resolve, reject) => {
       this.pending.set(requestId, { resolve, reject });
       this.socket.send(JSON.stringify({ ...message, request_id: requestId }));
