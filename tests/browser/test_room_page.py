@@ -144,3 +144,17 @@ async def test_two_pages_see_each_other(browser, hall):
             await watcher.close()
         await first.context.close()
         await second.context.close()
+
+
+async def test_an_early_petitioner_is_let_in_when_the_room_opens(browser, hall):
+    page, errors = await open_room(browser, hall, "later", "petitioner", "来访人", phone=True)
+    try:
+        await page.tap("#join")
+        await page.wait_for_function("() => document.querySelector('#status').textContent.includes('尚未开启')")
+        assert "later" not in hall.services.media.rooms  # a petitioner's link never opens a room
+        hall.services.media.open_room("later", opened_by="王局长")  # the leader opens it at the slot
+        await page.wait_for_selector(".tile.self", timeout=20_000)
+        assert await page.inner_text("#status") == ""
+        assert errors == []
+    finally:
+        await page.context.close()
