@@ -46,6 +46,7 @@ class PeerSession:
     taps: list[EncodedFrameTap] = dataclasses.field(default_factory=list)
     closed: bool = False
     connect_deadline: asyncio.TimerHandle | None = None
+    owner: str | None = None  # who may end it besides the room's hosts (the web edge's token id)
 
 
 class MediaNode:

@@ -93,7 +93,9 @@ async def test_audio_is_never_gated_and_the_end_reaches_subscribers():
     assert forwarder.tracks == set()
 
 
-def test_keyframe_requests_name_the_media_ssrc_not_the_retransmission_one():
+def test_the_video_buffer_releases_at_the_marker_and_knows_the_media_ssrc():
+    # RTX packets reach the buffer unwrapped (original SSRC), so this is the SSRC a PLI must name;
+    # the receiver's own list of sources also holds the RTX SSRC, which Chrome ignores.
     from aiortc.rtp import RtpPacket
 
     from media_server.aiortc_adapter import MarkerJitterBuffer

@@ -74,6 +74,7 @@ async def test_one_kind_with_no_forwardable_codec_is_refused_by_name(hall, offer
     assert "audio codecs (iLBC)" in response.json()["message"]
     await assert_nothing_changed(hall)
     assert hall.services.media.stats.peer_connections == 0
+    assert hall.services.media.stats.subscriptions == 0  # no forwarded copy left feeding nobody
 
 
 async def test_wrong_content_type(hall, offer):
@@ -222,6 +223,7 @@ async def test_nothing_is_left_behind(hall):
     assert open_fds() <= fds
     assert len(asyncio.all_tasks()) <= tasks
     assert hall.services.media.stats.peer_connections == 0
+    assert hall.services.media.stats.subscriptions == 0
 
 
 @pytest.mark.slow

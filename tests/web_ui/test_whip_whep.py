@@ -27,7 +27,9 @@ async def whep(hall, subscriber: Subscriber, room: str, token: str, participant:
 
 async def test_whip_publisher_and_whep_subscribers(hall):
     publisher = Publisher()
-    response = await whip(hall, publisher, "hall-a", hall.token("hall-a", "leader", "王局长"))
+    publisher_token = hall.token("hall-a", "petitioner", "来访人")
+    hall.services.media.open_room("hall-a", opened_by="王局长")
+    response = await whip(hall, publisher, "hall-a", publisher_token)
     assert response.status_code == 201, response.text
     assert response.headers["content-type"].startswith("application/sdp")
     location = response.headers["location"]
@@ -53,7 +55,7 @@ async def test_whip_publisher_and_whep_subscribers(hall):
 
         roster = (await hall.client.get("/api/rooms/hall-a", headers=await hall.bearer("boss", "leader"))).json()
         names = sorted(p["name"] for p in roster["roster"])
-        assert names == ["王局长", "观察0", "观察1", "观察2"]
+        assert names == ["来访人", "观察0", "观察1", "观察2"]
         metrics = (await hall.client.get("/metrics")).text
         assert "hall_participants 4.0" in metrics
         assert "hall_forwarded_frames_total" in metrics

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from media_server import PeerSession, ProgramNotAvailable
-from web_ui.deps import ServicesDep, bearer_token, client_address, join_claims
+from web_ui.deps import Forbidden, ServicesDep, bearer_token, client_address, join_claims
 from web_ui.errors import BadSdpEncoding, PayloadTooLarge, UnsupportedMediaType
 from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
 from web_ui.identity.tokens import JoinClaims
@@ -110,6 +110,7 @@ async def whip_publish(room_id: RoomId, request: Request, services: ServicesDep)
     except Exception:
         await media.leave(participant)
         raise
+    session.owner = claims.token_id
     await audit(services, request, claims, "whip_publish", f"{room_id}/{participant.id}")
     return created(services, request, session, "whip", room_id)
 
@@ -143,6 +144,7 @@ async def whep_subscribe(
     except Exception:
         await media.leave(viewer)
         raise
+    session.owner = claims.token_id
     await audit(services, request, claims, "whep_subscribe", f"{room_id}/{participant}")
     return created(services, request, session, "whep", room_id)
 
@@ -156,6 +158,8 @@ async def end_session(room_id: str, session_id: str, request: Request, services:
     expected = "publish" if kind == "whip" else "subscribe"
     if session.participant.room.id != room_id or session.purpose != expected:
         services.media.session("")  # the same 404 as an unknown session: do not confirm it exists
+    if claims.token_id != session.owner and claims.role not in ROOM_OPENERS:
+        raise Forbidden("only the token that started this session, or the room's hosts, may end it")
     await services.media.end_session(session_id)
     await audit(services, request, claims, f"{kind}_end", f"{room_id}/{session.participant.id}")
     return Response(status_code=200, headers=cors_headers(services, request))
