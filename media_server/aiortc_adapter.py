@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import inspect
 import ipaddress
 import logging
@@ -37,6 +38,7 @@ from typing import Any
 
 import aioice.ice
 import aiortc
+import aiortc.rtcdtlstransport
 import aiortc.rtcicetransport
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
@@ -45,7 +47,6 @@ from aiortc import RTCRtpReceiver, RTCRtpSender, clock
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket, wrap_rtx
 from aiortc.utils import random32, uint16_add, uint16_gt, uint32_add
 
@@ -300,85 +301,128 @@ class Packetizer:
         return payloads
 
 
-def install_forwarding_sender(sender: RTCRtpSender) -> None:
-    """Make `sender` send pre-packetised frames (`payloads`, `timestamp` in RTP clock units).
+class SendResult(enum.IntEnum):
+    SENT = 0
+    NOT_READY = 1  # not connected (yet, or any more)
+    CONGESTED = 2  # the socket's send buffer is backed up: skip to the next keyframe
 
-    Replaces aiortc's per-packet loop for forwarded tracks: payloads are shared by all subscribers,
-    the header and its extensions are built once per frame, packets are kept for retransmission as
-    plain tuples, and nothing is encoded. Measured in bench/relay.py: about half the CPU per
-    subscriber of aiortc's own loop.
+
+def install_forwarding_sender(sender: RTCRtpSender, write_buffer_limit: int = 64 * 1024) -> ForwardingSender:
+    """Make `sender` forward pre-packetised frames, sent straight from the publisher's receive path.
+
+    aiortc's sender runs one task per subscriber that awaits each frame and pushes every packet
+    through four coroutine layers. Here the forwarder hands each frame to `send_frame()`, which adds
+    the RTP header (extensions built once per frame), encrypts and writes to the nominated ICE pair's
+    socket: no task wakes per subscriber, nothing is encoded. NACKs are answered from a history of
+    plain tuples. The sender's own task only marks start and stop, so RTCRtpSender.stop() still works.
+    `write_buffer_limit`: bytes backed up in the socket's send buffer (the only queue a forwarded frame
+    ever waits in) before frames are skipped.
     """
-    forwarding = _ForwardingSender(sender)
+    forwarding = ForwardingSender(sender, write_buffer_limit)
     sender._run_rtp = forwarding.run  # type: ignore[method-assign]
     sender._retransmit = forwarding.retransmit  # type: ignore[method-assign]
+    return forwarding
 
 
 _PRIVATE = "_RTCRtpSender__"
 
 
-class _ForwardingSender:
-    def __init__(self, sender: RTCRtpSender) -> None:
+class ForwardingSender:
+    def __init__(self, sender: RTCRtpSender, write_buffer_limit: int) -> None:
         self._sender = sender
+        self._write_buffer_limit = write_buffer_limit
         # sequence number % RTP_HISTORY_SIZE -> (sequence number, marker, timestamp, payload, extensions)
         self._history: dict[int, tuple[int, int, int, bytes, Any]] = {}
         self._payload_type = 0
+        self._ready = False
+        self._extensions_map: Any = None
+        self._mid: str | None = None
+        self._srtp: Any = None
+        self._ice: Any = None
+        self._sequence_number = aiortc.rtcrtpsender.random_sequence_number()  # below 2^15: SRTP rollover
+        self._timestamp_origin = random32()
+        self._octets = 0
+        self._packets = 0
+        self._failures = 0
 
     async def run(self, codec: Any) -> None:
+        """Stands in for RTCRtpSender._run_rtp, which aiortc starts once DTLS is connected."""
         sender = self._sender
         track = getattr(sender, _PRIVATE + "track")
-        extensions_map = getattr(sender, _PRIVATE + "rtp_header_extensions_map")
-        mid = getattr(sender, _PRIVATE + "mid")
-        transport = sender.transport
-        history = self._history
-        ssrc = sender._ssrc
-        payload_type = self._payload_type = codec.payloadType
+        self._payload_type = codec.payloadType
+        self._extensions_map = getattr(sender, _PRIVATE + "rtp_header_extensions_map")
+        self._mid = getattr(sender, _PRIVATE + "mid")
+        dtls = sender.transport
+        self._srtp = dtls._tx_srtp
+        self._ice = dtls.transport._connection
         getattr(sender, _PRIVATE + "rtp_started").set()
-        sequence_number = aiortc.rtcrtpsender.random_sequence_number()  # below 2^15: SRTP rollover
-        timestamp_origin = random32()
-        octets = packets = 0
+        self._ready = True
         try:
-            while True:
-                frame = await track.recv()
-                if not sender._enabled:
-                    continue
-                timestamp = uint32_add(timestamp_origin, frame.timestamp)
-                probe = RtpPacket()
-                probe.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
-                probe.extensions.mid = mid
-                extensions = probe.extensions
-                profile, extension = extensions_map.set(extensions)
-                header_extension = struct.pack("!HH", profile, len(extension) >> 2) + extension if extension else b""
-                first_byte = 0x90 if extension else 0x80
-                last = len(frame.payloads) - 1
-                for index, payload in enumerate(frame.payloads):
-                    marker = 0x80 if index == last else 0
-                    history[sequence_number % RTP_HISTORY_SIZE] = (
-                        sequence_number,
-                        marker,
-                        timestamp,
-                        payload,
-                        extensions,
-                    )
-                    await transport._send_rtp(
-                        struct.pack("!BBHLL", first_byte, marker | payload_type, sequence_number, timestamp, ssrc)
-                        + header_extension
-                        + payload
-                    )
-                    octets += len(payload)
-                    packets += 1
-                    sequence_number = uint16_add(sequence_number, 1)
-                # What aiortc's RTCP sender reports are built from.
-                setattr(sender, _PRIVATE + "ntp_timestamp", clock.current_ntp_time())
-                setattr(sender, _PRIVATE + "rtp_timestamp", timestamp)
-                setattr(sender, _PRIVATE + "octet_count", octets)
-                setattr(sender, _PRIVATE + "packet_count", packets)
-        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            if track is not None:
+                track.attach_sink(self.send_frame)
+                await track.wait_ended()
+        except asyncio.CancelledError:
             pass
-        except Exception:  # the loop must always reach rtp_exited, or RTCRtpSender.stop() hangs
-            logger.exception("forwarding sender %s failed", ssrc)
-        if track is not None:
-            track.stop()
-        getattr(sender, _PRIVATE + "rtp_exited").set()
+        finally:
+            self._ready = False
+            if track is not None:
+                track.stop()
+            getattr(sender, _PRIVATE + "rtp_exited").set()
+
+    def send_frame(self, frame: Any) -> SendResult:
+        """Send one frame's payloads now; called on the event loop from the publisher's receive path."""
+        sender = self._sender
+        if not self._ready or not sender._enabled or sender.transport.state != "connected":
+            return SendResult.NOT_READY
+        pair = self._ice._nominated.get(1)
+        if pair is None:
+            return SendResult.NOT_READY
+        socket_transport = pair.protocol.transport
+        if socket_transport.get_write_buffer_size() > self._write_buffer_limit:
+            return SendResult.CONGESTED
+        address = pair.remote_addr
+        timestamp = uint32_add(self._timestamp_origin, frame.timestamp)
+        probe = RtpPacket()
+        probe.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
+        probe.extensions.mid = self._mid
+        extensions = probe.extensions
+        profile, extension = self._extensions_map.set(extensions)
+        header_extension = struct.pack("!HH", profile, len(extension) >> 2) + extension if extension else b""
+        first_byte = 0x90 if extension else 0x80
+        payload_type, ssrc, history, protect = self._payload_type, sender._ssrc, self._history, self._srtp.protect
+        sequence_number = self._sequence_number
+        last = len(frame.payloads) - 1
+        sent_bytes = 0
+        try:
+            for index, payload in enumerate(frame.payloads):
+                marker = 0x80 if index == last else 0
+                history[sequence_number % RTP_HISTORY_SIZE] = (sequence_number, marker, timestamp, payload, extensions)
+                packet = protect(
+                    struct.pack("!BBHLL", first_byte, marker | payload_type, sequence_number, timestamp, ssrc)
+                    + header_extension
+                    + payload
+                )
+                socket_transport.sendto(packet, address)
+                sent_bytes += len(packet)
+                self._octets += len(payload)
+                self._packets += 1
+                sequence_number = uint16_add(sequence_number, 1)
+        except Exception as exc:  # one subscriber's broken connection must not reach the publisher's receiver
+            self._failures += 1
+            if self._failures in (1, 10, 100) or self._failures % 1000 == 0:
+                logger.warning("forwarding sender %s: send failed (%d times): %r", ssrc, self._failures, exc)
+            return SendResult.NOT_READY
+        finally:
+            self._sequence_number = sequence_number
+        # What aiortc's RTCP sender reports and the transport's statistics are built from.
+        setattr(sender, _PRIVATE + "ntp_timestamp", clock.current_ntp_time())
+        setattr(sender, _PRIVATE + "rtp_timestamp", timestamp)
+        setattr(sender, _PRIVATE + "octet_count", self._octets)
+        setattr(sender, _PRIVATE + "packet_count", self._packets)
+        dtls = sender.transport
+        dtls._RTCDtlsTransport__tx_bytes += sent_bytes  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__tx_packets += last + 1  # type: ignore[attr-defined]
+        return SendResult.SENT
 
     async def retransmit(self, sequence_number: int) -> None:
         """Answer a NACK from the kept packet, over RTX when negotiated (as aiortc's sender does)."""
@@ -403,8 +447,7 @@ class _ForwardingSender:
                 packet, payload_type=rtx_payload_type, sequence_number=rtx_sequence_number, ssrc=sender._rtx_ssrc
             )
             setattr(sender, _PRIVATE + "rtx_sequence_number", uint16_add(rtx_sequence_number, 1))
-        extensions_map = getattr(sender, _PRIVATE + "rtp_header_extensions_map")
-        await sender.transport._send_rtp(packet.serialize(extensions_map))
+        await sender.transport._send_rtp(packet.serialize(self._extensions_map))
 
 
 def route_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -> None:
@@ -607,6 +650,15 @@ def check_internals() -> None:
         need(".pack(data)" in send_source, "RTCRtpSender packing pre-encoded packets")
         need("self._protocols" in gather_source, "aioice Connection._protocols")
         need("self._run_rtp(" in start_source, "RTCRtpSender.send starting self._run_rtp")
+        dtls_source = inspect.getsource(aiortc.rtcdtlstransport.RTCDtlsTransport)
+        for name in ("self._tx_srtp", "self.__tx_bytes", "self.__tx_packets"):
+            need(name in dtls_source, f"RTCDtlsTransport {name}")
+        need("self._connection = " in inspect.getsource(aiortc.rtcicetransport), "RTCIceTransport._connection")
+        ice_source = inspect.getsource(aioice.ice)
+        need(
+            "self._nominated[" in ice_source and "self.transport.sendto(data, addr)" in ice_source,
+            "aioice Connection._nominated and StunProtocol.transport",
+        )
         need(
             "await self._retransmit(" in inspect.getsource(RTCRtpSender._handle_rtcp_packet),
             "RTCRtpSender._handle_rtcp_packet answering NACKs with self._retransmit",

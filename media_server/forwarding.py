@@ -10,7 +10,6 @@ become one throttled request to the publisher.
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import fractions
 import logging
@@ -19,7 +18,7 @@ from collections.abc import Callable
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media_server.aiortc_adapter import CodecInfo, EncodedFrame, Packetizer
+from media_server.aiortc_adapter import CodecInfo, EncodedFrame, Packetizer, SendResult
 from media_server.stats import MediaStats
 
 logger = logging.getLogger(__name__)
@@ -74,72 +73,78 @@ class KeyframeRequester:
             self._pending = None
 
 
-class ForwardedTrack(MediaStreamTrack):
-    """A subscriber's copy of a published track: `recv()` returns `ForwardedFrame`s.
+FrameSink = Callable[[ForwardedFrame], SendResult]
 
-    Its queue is bounded: a subscriber that falls behind drops what it has queued and resumes at the
-    next keyframe, rather than growing memory and delay.
+
+class ForwardedTrack(MediaStreamTrack):
+    """A subscriber's copy of a published track.
+
+    Frames go out as they arrive, through the subscriber's forwarding sender (its `sink`), with no
+    queue and no task per subscriber: UDP never blocks, so the only backlog is the socket's send
+    buffer, and a subscriber whose buffer is backed up skips to the next keyframe instead of growing
+    memory and delay. Until the subscriber is connected, frames pass it by.
     """
 
-    def __init__(self, forwarder: TrackForwarder, kind: str, max_frames: int) -> None:
+    def __init__(self, forwarder: TrackForwarder, kind: str) -> None:
         super().__init__()
         self.kind = kind
         self._forwarder = forwarder
-        self._queue: collections.deque[ForwardedFrame | None] = collections.deque()
-        self._max_frames = max_frames
-        self._waiter: asyncio.Future[None] | None = None
+        self._sink: FrameSink | None = None
+        self._ended: asyncio.Future[None] | None = None
         self.waiting_for_keyframe = kind == "video"
         self.frames_sent = 0
         self.bytes_sent = 0
         self.frames_dropped = 0
 
+    def attach_sink(self, sink: FrameSink) -> None:
+        """The subscriber is connected: send from now on, starting at a fresh keyframe."""
+        self._sink = sink
+        if self.kind == "video":
+            self.waiting_for_keyframe = True
+            self._forwarder.keyframes.request()
+
     def offer(self, frame: ForwardedFrame) -> bool:
-        """Queue a frame; returns False when this subscriber needs a keyframe first."""
-        keyframe = frame.keyframe
-        if self.waiting_for_keyframe:
-            if not keyframe:
-                return False
+        """Send a frame; returns False when this subscriber needs a keyframe first."""
+        if self._sink is None or self.readyState != "live":
+            return True
+        if self.waiting_for_keyframe and not frame.keyframe:
+            return False
+        result = self._sink(frame)
+        if result is SendResult.SENT:
             self.waiting_for_keyframe = False
-        if len(self._queue) >= self._max_frames:
-            self.frames_dropped += len(self._queue)
-            self._forwarder.stats.dropped_frames += len(self._queue)
-            self._queue.clear()
-            if self.kind == "video":
-                self.waiting_for_keyframe = not keyframe
-                if not keyframe:
-                    return False
-        self._queue.append(frame)
-        self._wake()
-        return True
+            self.frames_sent += 1
+            self.bytes_sent += frame.size
+            stats = self._forwarder.stats
+            stats.forwarded_frames += 1
+            stats.forwarded_bytes += frame.size
+            return True
+        if result is SendResult.CONGESTED:
+            self.frames_dropped += 1
+            self._forwarder.stats.dropped_frames += 1
+        if self.kind != "video":
+            return True
+        self.waiting_for_keyframe = True
+        return result is SendResult.NOT_READY  # a congested subscriber wants a keyframe when it drains
 
-    def end(self) -> None:
-        self._queue.append(None)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+    async def wait_ended(self) -> None:
+        if self.readyState != "live":
+            return
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._ended)
 
     async def recv(self) -> ForwardedFrame:  # type: ignore[override]
-        while not self._queue:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        frame = self._queue.popleft()
-        if frame is None:
-            self.stop()
-            raise MediaStreamError
-        self.frames_sent += 1
-        self.bytes_sent += frame.size
-        stats = self._forwarder.stats
-        stats.forwarded_frames += 1
-        stats.forwarded_bytes += frame.size
-        return frame
+        # Frames are pushed to the sink, never pulled: recv only tells a reader when the track ends.
+        await self.wait_ended()
+        raise MediaStreamError
+
+    def end(self) -> None:
+        self.stop()
 
     def stop(self) -> None:
         super().stop()
-        self._wake()
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
         self._forwarder.unsubscribe(self)
 
 
@@ -152,7 +157,6 @@ class TrackForwarder:
         request_keyframe: Callable[[], bool],
         stats: MediaStats,
         *,
-        queue_frames: int = 60,
         keyframe_interval: float = 0.5,
     ) -> None:
         self.kind = kind
@@ -160,7 +164,6 @@ class TrackForwarder:
         self.codec: CodecInfo | None = None
         self.tracks: set[ForwardedTrack] = set()
         self.keyframes = KeyframeRequester(request_keyframe, keyframe_interval, stats)
-        self._queue_frames = queue_frames
         self._time_base: fractions.Fraction | None = None
         self._packetizer: Packetizer | None = None
         self.frames_in = 0
@@ -187,7 +190,7 @@ class TrackForwarder:
             self._packetizer.payloads(frame, self._time_base), frame.timestamp, len(frame.data), frame.keyframe
         )
         needs_keyframe = False
-        for track in self.tracks:
+        for track in list(self.tracks):  # a send may end a track
             if not track.offer(forwarded):
                 needs_keyframe = True
         if needs_keyframe:
@@ -201,11 +204,9 @@ class TrackForwarder:
     def subscribe(self) -> ForwardedTrack:
         if self.ended:
             raise RuntimeError("track already ended")
-        track = ForwardedTrack(self, self.kind, self._queue_frames)
+        track = ForwardedTrack(self, self.kind)
         self.tracks.add(track)
         self.stats.subscriptions += 1
-        if self.kind == "video":
-            self.keyframes.request()
         return track
 
     def unsubscribe(self, track: ForwardedTrack) -> None:

@@ -180,7 +180,6 @@ class MediaNode:
             transceiver.kind,
             request_keyframe,
             self.stats,
-            queue_frames=self.settings.subscriber_queue_frames,
             keyframe_interval=self.settings.keyframe_request_interval,
         )
         forwarder.set_codec(codec)
@@ -221,7 +220,7 @@ class MediaNode:
             track = publication.forwarder.subscribe()
             transceiver = pc.addTransceiver(track, direction="sendonly")
             transceiver.setCodecPreferences(preferences)
-            aiortc_adapter.install_forwarding_sender(transceiver.sender)
+            aiortc_adapter.install_forwarding_sender(transceiver.sender, self.settings.subscriber_send_buffer_bytes)
             aiortc_adapter.route_keyframe_requests(transceiver.sender, publication.forwarder.keyframes.request)
             subscription = Subscription(new_id("SU"), subscriber, publication)
             subscriber.subscriptions[subscription.id] = subscription

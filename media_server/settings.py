@@ -74,11 +74,11 @@ class MediaSettings(BaseModel):
         description="peer connections one participant may hold (publish + subscriptions)",
     )
     max_participants_per_room: int = Field(default=32, ge=1, le=1000, description="a full room refuses joins")
-    subscriber_queue_frames: int = Field(
-        default=60,
-        ge=2,
-        le=1000,
-        description="frames queued per subscriber before it skips to the next keyframe",
+    subscriber_send_buffer_bytes: int = Field(
+        default=64 * 1024,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="bytes backed up in a subscriber's send buffer before it skips to the next keyframe",
     )
     keyframe_request_interval: float = Field(
         default=0.5,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from media_server import MediaStats, TrackForwarder
-from media_server.aiortc_adapter import CodecInfo, EncodedFrame, is_keyframe
+from media_server.aiortc_adapter import CodecInfo, EncodedFrame, SendResult, is_keyframe
 
 VP8 = CodecInfo("video", "VP8", 90000, None, {})
 KEY = bytes([0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A])  # frame tag bit 0 = 0: a key frame
@@ -34,18 +32,34 @@ def test_keyframes_are_recognised():
     assert is_keyframe("opus", b"\x78")
 
 
+class RecordingSink:
+    """Stands in for a subscriber's forwarding sender (the socket side is tested with real peers)."""
+
+    def __init__(self) -> None:
+        self.frames: list = []
+        self.result = SendResult.SENT
+
+    def __call__(self, frame):
+        if self.result is SendResult.SENT:
+            self.frames.append(frame)
+        return self.result
+
+
 async def test_a_new_subscriber_waits_for_a_keyframe_and_asks_for_one():
     requests = CountingRequests()
     forwarder = TrackForwarder("video", requests, MediaStats(), keyframe_interval=0.05)
     forwarder.push(VP8, frame(KEY, 0))
     track = forwarder.subscribe()
+    forwarder.push(VP8, frame(KEY, 1))  # not connected yet: frames pass it by, no request
+    assert requests.sent == 0
+    sink = RecordingSink()
+    track.attach_sink(sink)  # connected
     assert requests.sent == 1
-    forwarder.push(VP8, frame(DELTA, 1))  # useless without the keyframe before it: not sent
-    forwarder.push(VP8, frame(KEY, 2))
-    forwarder.push(VP8, frame(DELTA, 3))
-    first = await track.recv()
-    second = await track.recv()
-    assert (first.timestamp, first.keyframe, second.timestamp) == (6000, True, 9000)
+    forwarder.push(VP8, frame(DELTA, 2))  # useless without the keyframe before it: not sent
+    forwarder.push(VP8, frame(KEY, 3))
+    forwarder.push(VP8, frame(DELTA, 4))
+    first, second = sink.frames
+    assert (first.timestamp, first.keyframe, second.timestamp) == (9000, True, 12000)
     # Packetised once for every subscriber: a VP8 payload descriptor, then the frame.
     assert first.payloads[0].endswith(KEY) and second.payloads[0].endswith(DELTA)
 
@@ -54,8 +68,8 @@ async def test_requests_from_many_subscribers_become_one():
     requests = CountingRequests()
     forwarder = TrackForwarder("video", requests, MediaStats(), keyframe_interval=0.2)
     for _ in range(8):
-        forwarder.subscribe()
-        forwarder.keyframes.request()  # as a subscriber's PLI would
+        forwarder.subscribe().attach_sink(RecordingSink())  # each joiner asks for a keyframe
+        forwarder.keyframes.request()  # and each sends a PLI too
     assert requests.sent == 1
     await asyncio.sleep(0.3)
     assert requests.sent == 2  # one more after the quiet interval, so no request is lost
@@ -64,33 +78,37 @@ async def test_requests_from_many_subscribers_become_one():
     assert forwarder.keyframes.requests_received == 16
 
 
-async def test_a_slow_subscriber_skips_to_the_next_keyframe_instead_of_growing():
+async def test_a_backed_up_subscriber_skips_to_the_next_keyframe_and_the_others_do_not_wait():
     stats = MediaStats()
-    forwarder = TrackForwarder("video", CountingRequests(), stats, queue_frames=5, keyframe_interval=0.05)
-    slow = forwarder.subscribe()
+    requests = CountingRequests()
+    forwarder = TrackForwarder("video", requests, stats, keyframe_interval=0.05)
+    slow, fast = RecordingSink(), RecordingSink()
+    forwarder.subscribe().attach_sink(slow)
+    forwarder.subscribe().attach_sink(fast)
     forwarder.push(VP8, frame(KEY, 0))
-    for n in range(1, 12):
+    slow.result = SendResult.CONGESTED  # its socket's send buffer is full
+    for n in range(1, 6):
         forwarder.push(VP8, frame(DELTA, n))
-    assert len(slow._queue) <= 5
-    assert stats.dropped_frames == 5
-    forwarder.push(VP8, frame(KEY, 12))
-    forwarder.push(VP8, frame(DELTA, 13))
-    received = [await slow.recv() for _ in range(2)]
-    assert [f.timestamp // 3000 for f in received] == [12, 13]  # resumed cleanly at the keyframe
+    assert stats.dropped_frames == 1  # then it waits for a keyframe instead of queueing
+    slow.result = SendResult.SENT  # drained
+    forwarder.push(VP8, frame(DELTA, 6))
+    forwarder.push(VP8, frame(KEY, 7))
+    forwarder.push(VP8, frame(DELTA, 8))
+    assert [f.timestamp // 3000 for f in slow.frames] == [0, 7, 8]  # resumed cleanly at the keyframe
+    assert [f.timestamp // 3000 for f in fast.frames] == list(range(9))
 
 
 async def test_audio_is_never_gated_and_the_end_reaches_subscribers():
     forwarder = TrackForwarder("audio", CountingRequests(), MediaStats())
     opus = CodecInfo("audio", "opus", 48000, 2, {})
     track = forwarder.subscribe()
+    sink = RecordingSink()
+    track.attach_sink(sink)
     forwarder.push(opus, EncodedFrame(b"\x78\x01", 960, True))
-    assert (await track.recv()).payloads == [b"\x78\x01"]
+    assert sink.frames[0].payloads == [b"\x78\x01"]
     forwarder.end()
-    from aiortc.mediastreams import MediaStreamError
-
-    with pytest.raises(MediaStreamError):
-        await track.recv()
-    assert forwarder.tracks == set()
+    await asyncio.wait_for(track.wait_ended(), 1)
+    assert track.readyState == "ended" and forwarder.tracks == set()
 
 
 def test_the_video_buffer_releases_at_the_marker_and_knows_the_media_ssrc():
