@@ -45,7 +45,6 @@ import aiortc.rtcrtpsender
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender, clock
 from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket, wrap_rtx
 from aiortc.utils import random32, uint16_add, uint16_gt, uint32_add
@@ -278,27 +277,40 @@ def codec_info(codec: Any) -> CodecInfo:
 # --------------------------------------------------------------------------- forwarding sender
 
 
+VP8_PACKET_MAX = 1300  # bytes of RTP payload, as aiortc's own VP8 packetiser
+
+
 class Packetizer:
     """Splits one encoded frame into RTP payloads, once for every subscriber of a track.
 
-    VP8 and H.264 use aiortc's own packetisers (the VP8 picture id runs per track, which is what a
-    subscriber sees anyway); an audio frame is one payload.
+    VP8 is packetised here (RFC 7741: a 4-byte payload descriptor with a 15-bit picture id that runs
+    per track, which is what each subscriber sees anyway); H.264 uses aiortc's packetiser
+    (single NAL units, STAP-A, FU-A); an audio frame is one payload.
     """
 
     def __init__(self, codec: CodecInfo) -> None:
         name = codec.name.upper()
-        self._video: Vp8Encoder | H264Encoder | None = (
-            Vp8Encoder() if name == "VP8" else H264Encoder() if name == "H264" else None
-        )
+        self._vp8 = name == "VP8"
+        self._h264 = H264Encoder() if name == "H264" else None
+        self._picture_id = random.randrange(1 << 15)
 
     def payloads(self, frame: EncodedFrame, time_base: Any) -> list[bytes]:
-        if self._video is None:
-            return [frame.data]
-        packet = av.Packet(frame.data)
-        packet.pts = frame.timestamp
-        packet.time_base = time_base
-        payloads, _ = self._video.pack(packet)
-        return payloads
+        data = frame.data
+        if self._vp8:
+            picture_id = self._picture_id
+            self._picture_id = (picture_id + 1) & 0x7FFF
+            # X=1 (extensions), S=1 on the partition's first packet, I=1 (picture id), M=1 (15 bits)
+            first = bytes((0x90, 0x80, 0x80 | picture_id >> 8, picture_id & 0xFF))
+            rest = bytes((0x80, 0x80, 0x80 | picture_id >> 8, picture_id & 0xFF))
+            size = VP8_PACKET_MAX - 4
+            return [first + data[:size]] + [rest + data[i : i + size] for i in range(size, len(data), size)]
+        if self._h264 is not None:
+            packet = av.Packet(data)
+            packet.pts = frame.timestamp
+            packet.time_base = time_base
+            payloads, _ = self._h264.pack(packet)
+            return payloads
+        return [data]
 
 
 class SendResult(enum.IntEnum):
@@ -612,7 +624,7 @@ def check_internals() -> None:
     need(hasattr(RTCRtpSender, "_run_rtp"), "RTCRtpSender._run_rtp")
     need(hasattr(RTCRtpSender, "_retransmit"), "RTCRtpSender._retransmit")
     need(hasattr(aiortc.rtcrtpsender, "random_sequence_number"), "aiortc.rtcrtpsender.random_sequence_number")
-    need(hasattr(Vp8Encoder, "pack") and hasattr(H264Encoder, "pack"), "the VP8 and H.264 packetisers")
+    need(hasattr(H264Encoder, "pack"), "the H.264 packetiser")
     need(hasattr(aiortc.rtcicetransport, "Connection"), "aiortc.rtcicetransport.Connection")
     for name in ("_remove_frame", "_packets", "_origin", "remove", "capacity"):
         need(hasattr(JitterBuffer(capacity=16), name), f"JitterBuffer.{name}")

@@ -124,3 +124,24 @@ def test_the_video_buffer_releases_at_the_marker_and_knows_the_media_ssrc():
     packet._data = KEY  # as aiortc's depayloader leaves it
     assert buffer.add(packet)[1].data == KEY  # released at the marker bit, not one frame later
     assert buffer.media_ssrc == 1234
+
+
+def test_vp8_is_packetised_as_aiortc_reads_it():
+    from aiortc.codecs.vpx import VpxPayloadDescriptor
+
+    from media_server.aiortc_adapter import VP8_PACKET_MAX, Packetizer
+
+    packetizer = Packetizer(VP8)
+    for size in (1, 1296, 1297, 7777):
+        data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        payloads = packetizer.payloads(EncodedFrame(data, 0, True), None)
+        parsed = [VpxPayloadDescriptor.parse(p) for p in payloads]
+        assert [d.partition_start for d, _ in parsed] == [1] + [0] * (len(payloads) - 1)
+        assert len({d.picture_id for d, _ in parsed}) == 1  # one picture, one id
+        assert b"".join(rest for _, rest in parsed) == data
+        assert max(len(p) for p in payloads) <= VP8_PACKET_MAX
+    ids = [
+        VpxPayloadDescriptor.parse(packetizer.payloads(EncodedFrame(b"x", 0, True), None)[0])[0].picture_id
+        for _ in range(3)
+    ]
+    assert ids[1] == (ids[0] + 1) % 32768 and ids[2] == (ids[1] + 1) % 32768
