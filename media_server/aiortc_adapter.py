@@ -12,9 +12,11 @@ relay lab (../shared/research/relay-lab/REPORT.md):
 - The stock video `JitterBuffer` releases frame n only when frame n+1 begins (+1 frame interval); the
   audio one prefetches 4 packets (+60-80 ms). We swap in buffers that release at the RTP marker bit
   and at once.
-- `RTCRtpSender._next_encoded_frame` packetises anything that is not an `av.Frame` with
-  `encoder.pack()`: a track returning `av.Packet` is forwarded as is. `RTCRtpSender._send_keyframe`
-  is what a subscriber's PLI/FIR calls; we route it to the publisher.
+- `RTCRtpSender._run_rtp` (one task per subscriber, a frame at a time through four coroutine layers)
+  is replaced for forwarded tracks by `ForwardingSender`: frames are sent from the publisher's
+  receive path straight through the DTLS transport's SRTP context to the nominated ICE pair's
+  socket; `_retransmit` answers NACKs from its history. `RTCRtpSender._send_keyframe` is what a
+  subscriber's PLI/FIR calls; we route it to the publisher.
 - aioice gathers host candidates on every non-loopback address with OS-chosen ports; we choose the
   addresses and the port range, and announce 1:1 NAT addresses.
 """
@@ -619,7 +621,6 @@ def check_internals() -> None:
 
     need(hasattr(RTCRtpReceiver, "_send_rtcp_pli"), "RTCRtpReceiver._send_rtcp_pli")
     need(hasattr(RTCRtpSender, "_send_keyframe"), "RTCRtpSender._send_keyframe")
-    need(hasattr(RTCRtpSender, "_next_encoded_frame"), "RTCRtpSender._next_encoded_frame")
     need(hasattr(aiortc.rtcrtpreceiver, "threading"), "aiortc.rtcrtpreceiver.threading")
     need(hasattr(RTCRtpSender, "_run_rtp"), "RTCRtpSender._run_rtp")
     need(hasattr(RTCRtpSender, "_retransmit"), "RTCRtpSender._retransmit")
@@ -642,7 +643,6 @@ def check_internals() -> None:
     try:
         receive_source = inspect.getsource(RTCRtpReceiver.receive)
         handle_source = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
-        send_source = inspect.getsource(RTCRtpSender._next_encoded_frame)
         gather_source = inspect.getsource(aioice.ice.Connection.get_component_candidates)
         send_loop_source = inspect.getsource(RTCRtpSender._run_rtp)
         sender_init_source = inspect.getsource(RTCRtpSender.__init__)
@@ -659,7 +659,6 @@ def check_internals() -> None:
             "RTCRtpReceiver._handle_rtp_packet putting (codec, frame) on __decoder_queue",
         )
         need("self.__jitter_buffer.add(packet)" in handle_source, "RTCRtpReceiver.__jitter_buffer")
-        need(".pack(data)" in send_source, "RTCRtpSender packing pre-encoded packets")
         need("self._protocols" in gather_source, "aioice Connection._protocols")
         need("self._run_rtp(" in start_source, "RTCRtpSender.send starting self._run_rtp")
         dtls_source = inspect.getsource(aiortc.rtcdtlstransport.RTCDtlsTransport)
