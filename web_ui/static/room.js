@@ -265,7 +265,7 @@ async function subscribe(participantId) {
     const video = tile.querySelector("video");
     if (video.srcObject !== stream) video.srcObject = stream;
     if (event.track.kind === "video") tile.classList.remove("no-video");
-    video.play().catch(() => {});
+    video.play().catch(() => offerTapToPlay());
   });
   await pc.setLocalDescription(await pc.createOffer());
   await gatheringComplete(pc);
@@ -280,6 +280,17 @@ async function subscribe(participantId) {
       setStatus(errorText(error.code, error.message), true);
     }
   }
+}
+
+// Some phones (iOS without camera permission) refuse to start sound without a tap.
+function offerTapToPlay() {
+  const button = $("#tap-to-play");
+  if (!button.hidden) return;
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    for (const video of document.querySelectorAll(".tile video")) video.play().catch(() => {});
+    button.hidden = true;
+  }, { once: true });
 }
 
 function closeSubscription(participantId) {
