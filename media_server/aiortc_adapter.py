@@ -170,10 +170,9 @@ class _DeferredDecoderThread(threading.Thread):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.daemon = True
-        self.start_requested = False
 
-    def start(self) -> None:  # called by RTCRtpReceiver.receive()
-        self.start_requested = True
+    def start(self) -> None:  # called by RTCRtpReceiver.receive(): not yet
+        pass
 
     def start_now(self) -> None:
         if not self.is_alive() and self.ident is None:

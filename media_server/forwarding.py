@@ -138,9 +138,6 @@ class ForwardedTrack(MediaStreamTrack):
         await self.wait_ended()
         raise MediaStreamError
 
-    def end(self) -> None:
-        self.stop()
-
     def stop(self) -> None:
         super().stop()
         if self._ended is not None and not self._ended.done():
@@ -221,4 +218,4 @@ class TrackForwarder:
         self.ended = True
         self.keyframes.close()
         for track in list(self.tracks):
-            track.end()
+            track.stop()

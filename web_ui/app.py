@@ -45,7 +45,6 @@ def create_app(settings: HallSettings, *, open_rooms: Sequence[str] = ()) -> Fas
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.login_throttle = auth.LoginThrottle()
     errors.install(app)
     for module in (health, auth, users, rooms, whip, ws, pages):
         app.include_router(module.router)

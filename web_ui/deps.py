@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 
@@ -102,3 +102,22 @@ def join_claims(services: Services, token: str | None, room_id: str, allowed: fr
 
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+async def audit_staff(
+    services: Services,
+    request: Request,
+    principal: Principal,
+    action: str,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record what a signed-in staff member did, from where."""
+    await services.audit.record(
+        actor=principal.username,
+        role=principal.role.value,
+        action=action,
+        target=target,
+        client=client_address(request),
+        detail=detail,
+    )

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 import media_server.errors as media
 from web_ui.deps import Forbidden, NotAuthenticated
 from web_ui.identity import users as identity
+from web_ui.identity.throttle import TooManyAttempts
 from web_ui.identity.tokens import TokenError
-from web_ui.routes.auth import TooManyAttempts
 
 logger = logging.getLogger(__name__)
 

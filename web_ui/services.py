@@ -11,6 +11,7 @@ from pathlib import Path
 from media_server import MediaNode
 from web_ui.audit import AuditLog
 from web_ui.db import Database
+from web_ui.identity.throttle import LoginThrottle
 from web_ui.identity.tokens import TokenService
 from web_ui.identity.users import UserStore
 from web_ui.settings import HallSettings
@@ -26,6 +27,7 @@ class Services:
     audit: AuditLog
     tokens: TokenService
     media: MediaNode
+    login_throttle: LoginThrottle = dataclasses.field(default_factory=LoginThrottle)
 
     async def close(self) -> None:
         await self.media.close()

@@ -286,7 +286,7 @@ def test_cli_user_add(tmp_path):
 
 
 async def test_sign_in_attempts_from_one_address_are_throttled(hall):
-    from web_ui.routes.auth import LOGIN_ATTEMPTS_PER_WINDOW
+    from web_ui.identity.throttle import LOGIN_ATTEMPTS_PER_WINDOW
 
     await hall.add_user("sun", "staff")
     for _ in range(LOGIN_ATTEMPTS_PER_WINDOW):

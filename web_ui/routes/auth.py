@@ -2,44 +2,16 @@
 
 from __future__ import annotations
 
-import collections
 import secrets
 import time
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from web_ui.deps import CSRF_COOKIE, SESSION_COOKIE, ServicesDep, StaffDep, client_address
+from web_ui.deps import CSRF_COOKIE, SESSION_COOKIE, ServicesDep, StaffDep, audit_staff, client_address
 from web_ui.identity.users import IdentityError
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
-
-LOGIN_WINDOW_SECONDS = 60.0
-LOGIN_ATTEMPTS_PER_WINDOW = 20  # per client address; each attempt costs ~0.1 s of Argon2
-
-
-class TooManyAttempts(Exception):
-    """Too many sign-in attempts from one address (429)."""
-
-
-class LoginThrottle:
-    """A sliding window of sign-in attempts per client address, kept small."""
-
-    def __init__(self) -> None:
-        self._attempts: dict[str, collections.deque[float]] = {}
-
-    def check(self, client: str | None) -> None:
-        now = time.monotonic()
-        key = client or "-"
-        attempts = self._attempts.setdefault(key, collections.deque())
-        while attempts and now - attempts[0] > LOGIN_WINDOW_SECONDS:
-            attempts.popleft()
-        if len(attempts) >= LOGIN_ATTEMPTS_PER_WINDOW:
-            raise TooManyAttempts("too many sign-in attempts from this address; wait a minute")
-        attempts.append(now)
-        if len(self._attempts) > 10_000:  # forget idle addresses
-            for stale in [k for k, v in self._attempts.items() if not v or now - v[-1] > LOGIN_WINDOW_SECONDS]:
-                del self._attempts[stale]
 
 
 class LoginRequest(BaseModel):
@@ -58,7 +30,7 @@ class LoginResponse(BaseModel):
 @router.post("/login", response_model=LoginResponse, summary="Sign in with username and password")
 async def login(body: LoginRequest, request: Request, response: Response, services: ServicesDep) -> LoginResponse:
     client = client_address(request)
-    request.app.state.login_throttle.check(client)
+    services.login_throttle.check(client)
     try:
         user = await services.users.authenticate(body.username, body.password)
     except IdentityError as exc:
@@ -87,9 +59,7 @@ async def logout(request: Request, principal: StaffDep, services: ServicesDep) -
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
-    await services.audit.record(
-        actor=principal.username, role=principal.role.value, action="sign_out", client=client_address(request)
-    )
+    await audit_staff(services, request, principal, "sign_out")
     return response
 
 

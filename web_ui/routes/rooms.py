@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
-from web_ui.deps import Forbidden, Principal, ServicesDep, client_address, require_roles
+from web_ui.deps import Forbidden, Principal, ServicesDep, audit_staff, require_roles
 from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_READERS, Role
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
@@ -49,13 +49,7 @@ async def create_room(
     body: NewRoom, request: Request, principal: OpenerDep, services: ServicesDep
 ) -> dict[str, object]:
     room = services.media.open_room(body.id, opened_by=principal.username)
-    await services.audit.record(
-        actor=principal.username,
-        role=principal.role.value,
-        action="room_opened",
-        target=room.id,
-        client=client_address(request),
-    )
+    await audit_staff(services, request, principal, "room_opened", room.id)
     return room.info()
 
 
@@ -68,13 +62,7 @@ async def get_room(room_id: RoomId, principal: ReaderDep, services: ServicesDep)
 @router.delete("/{room_id}", status_code=204, summary="Close a room: everyone in it is disconnected")
 async def close_room(room_id: RoomId, request: Request, principal: OpenerDep, services: ServicesDep) -> None:
     await services.media.close_room(room_id)
-    await services.audit.record(
-        actor=principal.username,
-        role=principal.role.value,
-        action="room_closed",
-        target=room_id,
-        client=client_address(request),
-    )
+    await audit_staff(services, request, principal, "room_closed", room_id)
 
 
 @router.post("/{room_id}/tokens", status_code=201, response_model=JoinToken, summary="Issue a join link")
@@ -86,13 +74,13 @@ async def issue_token(
     if RANK[body.role] > RANK.get(principal.role, 0):
         raise Forbidden(f"a {principal.role.value} cannot invite a {body.role.value}")
     result = _join_token(services, request, room_id, body.role, body.name, body.ttl_seconds)
-    await services.audit.record(
-        actor=principal.username,
-        role=principal.role.value,
-        action="join_link_issued",
-        target=room_id,
-        client=client_address(request),
-        detail={"role": body.role.value, "expires_at": result.expires_at},
+    await audit_staff(
+        services,
+        request,
+        principal,
+        "join_link_issued",
+        room_id,
+        {"role": body.role.value, "expires_at": result.expires_at},
     )
     return result
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from web_ui.deps import Principal, ServicesDep, client_address, require_roles
+from web_ui.deps import Principal, ServicesDep, audit_staff, require_roles
 from web_ui.identity.roles import Role
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -30,27 +30,14 @@ async def list_users(admin: AdminDep, services: ServicesDep) -> list[dict[str, o
 @router.post("", status_code=201, summary="Add a staff account")
 async def add_user(body: NewUser, request: Request, admin: AdminDep, services: ServicesDep) -> dict[str, object]:
     user = await services.users.add(body.username, body.password, body.role, body.display_name)
-    await services.audit.record(
-        actor=admin.username,
-        role=admin.role.value,
-        action="user_added",
-        target=user.username,
-        client=client_address(request),
-        detail={"role": user.role.value},
-    )
+    await audit_staff(services, request, admin, "user_added", user.username, {"role": user.role.value})
     return user.public()
 
 
 @router.post("/{username}/disable", summary="Disable an account; its sign-ins stop working at once")
 async def disable_user(username: str, request: Request, admin: AdminDep, services: ServicesDep) -> dict[str, object]:
     user = await services.users.set_active(username, False)
-    await services.audit.record(
-        actor=admin.username,
-        role=admin.role.value,
-        action="user_disabled",
-        target=username,
-        client=client_address(request),
-    )
+    await audit_staff(services, request, admin, "user_disabled", username)
     return user.public()
 
 

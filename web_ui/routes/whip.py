@@ -7,11 +7,12 @@ DELETE on the resource ends it. Trickle ICE and ICE restarts are not supported (
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from media_server import PeerSession, ProgramNotAvailable
+from media_server import Participant, PeerSession, ProgramNotAvailable
 from web_ui.deps import Forbidden, ServicesDep, bearer_token, client_address, join_claims
 from web_ui.errors import BadSdpEncoding, PayloadTooLarge, UnsupportedMediaType
 from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
@@ -82,6 +83,19 @@ def created(services: Services, request: Request, session: PeerSession, kind: st
     return response
 
 
+async def start_session(
+    participant: Participant, negotiation: Awaitable[PeerSession], services: Services, claims: JoinClaims
+) -> PeerSession:
+    """A WHIP/WHEP session for its own transient participant, who leaves if it cannot start."""
+    try:
+        session = await negotiation
+    except Exception:
+        await services.media.leave(participant)
+        raise
+    session.owner = claims.token_id
+    return session
+
+
 async def audit(services: Services, request: Request, claims: JoinClaims, action: str, target: str) -> None:
     await services.audit.record(
         actor=claims.name, role=claims.role.value, action=action, target=target, client=client_address(request)
@@ -105,12 +119,7 @@ async def whip_publish(room_id: RoomId, request: Request, services: ServicesDep)
     participant = media.join(
         room_id, name=claims.name, role=claims.role.value, may_open=claims.role in ROOM_OPENERS, transient=True
     )
-    try:
-        session = await media.publish(participant, offer)
-    except Exception:
-        await media.leave(participant)
-        raise
-    session.owner = claims.token_id
+    session = await start_session(participant, media.publish(participant, offer), services, claims)
     await audit(services, request, claims, "whip_publish", f"{room_id}/{participant.id}")
     return created(services, request, session, "whip", room_id)
 
@@ -139,12 +148,7 @@ async def whep_subscribe(
         raise ProgramNotAvailable("the room's program feed is not available yet; add ?participant=<id>")
     media.participant(room_id, participant)
     viewer = media.join(room_id, name=claims.name, role=claims.role.value, may_open=False, transient=True)
-    try:
-        session = await media.subscribe(viewer, participant, offer)
-    except Exception:
-        await media.leave(viewer)
-        raise
-    session.owner = claims.token_id
+    session = await start_session(viewer, media.subscribe(viewer, participant, offer), services, claims)
     await audit(services, request, claims, "whep_subscribe", f"{room_id}/{participant}")
     return created(services, request, session, "whep", room_id)
 

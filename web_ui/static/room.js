@@ -369,25 +369,22 @@ function setControlsEnabled(publishing) {
   $("#toggle-camera").disabled = !hasVideo;
 }
 
-function toggleMicrophone() {
-  state.audioMuted = !state.audioMuted;
-  for (const track of state.localStream?.getAudioTracks() ?? []) track.enabled = !state.audioMuted;
-  const button = $("#toggle-mic");
-  button.dataset.i18n = state.audioMuted ? "room.unmute" : "room.mute";
-  button.textContent = t(button.dataset.i18n);
-  button.classList.toggle("off", state.audioMuted);
-  state.socket?.send({ type: "mute", audio: state.audioMuted });
-}
+// Muting disables the local track (silence or black is sent) and tells everyone else.
+const MUTE_CONTROLS = {
+  audio: { button: "#toggle-mic", flag: "audioMuted", tracks: "getAudioTracks", on: "room.mute", off: "room.unmute" },
+  video: { button: "#toggle-camera", flag: "videoMuted", tracks: "getVideoTracks", on: "room.cameraOff", off: "room.cameraOn" },
+};
 
-function toggleCamera() {
-  state.videoMuted = !state.videoMuted;
-  for (const track of state.localStream?.getVideoTracks() ?? []) track.enabled = !state.videoMuted;
-  const button = $("#toggle-camera");
-  button.dataset.i18n = state.videoMuted ? "room.cameraOn" : "room.cameraOff";
+function toggleMute(kind) {
+  const control = MUTE_CONTROLS[kind];
+  const muted = (state[control.flag] = !state[control.flag]);
+  for (const track of state.localStream?.[control.tracks]() ?? []) track.enabled = !muted;
+  const button = $(control.button);
+  button.dataset.i18n = muted ? control.off : control.on;
   button.textContent = t(button.dataset.i18n);
-  button.classList.toggle("off", state.videoMuted);
-  document.querySelector(".tile.self")?.classList.toggle("no-video", state.videoMuted);
-  state.socket?.send({ type: "mute", video: state.videoMuted });
+  button.classList.toggle("off", muted);
+  if (kind === "video") document.querySelector(".tile.self")?.classList.toggle("no-video", muted);
+  state.socket?.send({ type: "mute", [kind]: muted });
 }
 
 function leave() {
@@ -421,8 +418,8 @@ async function main() {
     return;
   }
   state.claims = tokenClaims(state.token);
-  $("#toggle-mic").addEventListener("click", toggleMicrophone);
-  $("#toggle-camera").addEventListener("click", toggleCamera);
+  $("#toggle-mic").addEventListener("click", () => toggleMute("audio"));
+  $("#toggle-camera").addEventListener("click", () => toggleMute("video"));
   $("#leave").addEventListener("click", leave);
   $("#join").addEventListener("click", async () => {
     $("#join").disabled = true;
