@@ -12,6 +12,7 @@ from media_server.aiortc_adapter import (
 from media_server.errors import (
     CodecMismatch,
     InvalidOffer,
+    InvalidProgram,
     MediaError,
     NegotiationFailed,
     NothingToSubscribe,
@@ -22,12 +23,15 @@ from media_server.errors import (
     RoomNotFound,
     SessionLimit,
     SessionNotFound,
+    UnknownLayout,
     UnsupportedCodecs,
 )
 from media_server.forwarding import ForwardedFrame, ForwardedTrack, TrackForwarder
-from media_server.node import MediaNode, PeerSession
+from media_server.node import UNSET, MediaNode, PeerSession
+from media_server.program import ProgramSource
 from media_server.rooms import (
     Participant,
+    ProgramState,
     Publication,
     Room,
     RoomEvent,
@@ -38,6 +42,7 @@ from media_server.settings import IceServer, MediaSettings
 from media_server.stats import MediaStats
 
 __all__ = [
+    "UNSET",
     "AiortcInternalsMoved",
     "CodecInfo",
     "CodecMismatch",
@@ -46,6 +51,7 @@ __all__ = [
     "ForwardedTrack",
     "IceServer",
     "InvalidOffer",
+    "InvalidProgram",
     "MediaError",
     "MediaNode",
     "MediaSettings",
@@ -56,6 +62,8 @@ __all__ = [
     "ParticipantNotFound",
     "PeerSession",
     "ProgramNotAvailable",
+    "ProgramSource",
+    "ProgramState",
     "Publication",
     "Room",
     "RoomClosed",
@@ -67,6 +75,7 @@ __all__ = [
     "SessionNotFound",
     "Subscription",
     "TrackForwarder",
+    "UnknownLayout",
     "UnsupportedCodecs",
     "check_internals",
 ]

@@ -44,7 +44,7 @@ class NothingToSubscribe(MediaError):
 
 
 class ProgramNotAvailable(MediaError):
-    """The room's program feed is not built yet."""
+    """The room's program feed cannot run on this server (no font for its labels)."""
 
 
 class NegotiationFailed(MediaError):
@@ -53,3 +53,11 @@ class NegotiationFailed(MediaError):
 
 class SessionLimit(MediaError):
     """The participant holds as many peer connections as it may."""
+
+
+class InvalidProgram(MediaError):
+    """A program direction that cannot be followed (a participant shown twice, an empty caption list...)."""
+
+
+class UnknownLayout(InvalidProgram):
+    """A program layout name the compositor does not know."""

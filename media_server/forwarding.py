@@ -74,6 +74,7 @@ class KeyframeRequester:
 
 
 FrameSink = Callable[[ForwardedFrame], SendResult]
+FrameListener = Callable[[CodecInfo, EncodedFrame], None]
 
 
 class ForwardedTrack(MediaStreamTrack):
@@ -155,11 +156,15 @@ class TrackForwarder:
         stats: MediaStats,
         *,
         keyframe_interval: float = 0.5,
+        on_subscribers_changed: Callable[[], None] | None = None,
     ) -> None:
         self.kind = kind
         self.stats = stats
         self.codec: CodecInfo | None = None
         self.tracks: set[ForwardedTrack] = set()
+        # In-process consumers of the encoded frames (the program's decoders), called before any send.
+        self.listeners: list[FrameListener] = []
+        self._on_subscribers_changed = on_subscribers_changed
         self.keyframes = KeyframeRequester(request_keyframe, keyframe_interval, stats)
         self._time_base: fractions.Fraction | None = None
         self._packetizer: Packetizer | None = None
@@ -176,6 +181,8 @@ class TrackForwarder:
         self.bytes_in += len(frame.data)
         self.keyframes_in += frame.keyframe
         self.last_frame_at = time.monotonic()
+        for listener in self.listeners:
+            listener(codec, frame)
         if not self.tracks:
             return
         if frame.after_gap and not frame.keyframe:
@@ -204,12 +211,16 @@ class TrackForwarder:
         track = ForwardedTrack(self, self.kind)
         self.tracks.add(track)
         self.stats.subscriptions += 1
+        if self._on_subscribers_changed is not None:
+            self._on_subscribers_changed()
         return track
 
     def unsubscribe(self, track: ForwardedTrack) -> None:
         if track in self.tracks:
             self.tracks.discard(track)
             self.stats.subscriptions -= 1
+            if self._on_subscribers_changed is not None:
+                self._on_subscribers_changed()
 
     def end(self) -> None:
         """The publisher's track ended: end every subscriber's copy."""

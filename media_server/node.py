@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, Literal
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
@@ -13,10 +14,14 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from media_server import aiortc_adapter, sdp
 from media_server.aiortc_adapter import CodecInfo, EncodedFrameTap
+from media_server.codecs import PROGRAM_VIDEO_CODECS, VIDEO_CLOCK
 from media_server.errors import (
+    CodecMismatch,
+    InvalidProgram,
     NegotiationFailed,
     NothingToSubscribe,
     ParticipantNotFound,
+    ProgramNotAvailable,
     RoomClosed,
     RoomFull,
     RoomNotFound,
@@ -24,13 +29,22 @@ from media_server.errors import (
     SessionNotFound,
 )
 from media_server.forwarding import TrackForwarder
+from media_server.frames import FontNotFound, TextRenderer
+from media_server.program import ProgramSource, check_layout
 from media_server.rooms import Participant, Publication, Room, RoomEvent, Subscription, new_id
 from media_server.settings import MediaSettings
 from media_server.stats import MediaStats
 
 logger = logging.getLogger(__name__)
 
-SessionPurpose = Literal["publish", "subscribe"]
+SessionPurpose = Literal["publish", "subscribe", "program"]
+
+
+class Unset:
+    """Marks an argument left out, where None is a value (show everyone, no caption)."""
+
+
+UNSET = Unset()
 
 
 @dataclasses.dataclass(eq=False)
@@ -42,7 +56,7 @@ class PeerSession:
     participant: Participant
     pc: RTCPeerConnection
     answer_sdp: str = ""
-    source: Participant | None = None  # for subscriptions: whose media
+    source: Participant | None = None  # for subscriptions: whose media (None: the room's program)
     taps: list[EncodedFrameTap] = dataclasses.field(default_factory=list)
     closed: bool = False
     connect_deadline: asyncio.TimerHandle | None = None
@@ -57,6 +71,8 @@ class MediaNode:
         self.stats = MediaStats()
         self.rooms: dict[str, Room] = {}
         self.sessions: dict[str, PeerSession] = {}
+        self.programs: dict[str, ProgramSource] = {}
+        self._text: TextRenderer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         aiortc_adapter.check_internals()
         aiortc_adapter.configure_ice(
@@ -88,6 +104,9 @@ class MediaNode:
         room.closed = True
         for participant in list(room.participants.values()):
             await self.leave(participant)
+        program = self.programs.pop(room_id, None)
+        if program is not None:
+            await program.close()
         room.emit(RoomEvent("room_closed", room_id))
         self.rooms.pop(room_id, None)
         logger.info("%s: room closed", room_id)
@@ -217,16 +236,122 @@ class MediaNode:
             if publication is None:
                 pc.addTransceiver(kind, direction="inactive")
                 continue
-            track = publication.forwarder.subscribe()
-            transceiver = pc.addTransceiver(track, direction="sendonly")
-            transceiver.setCodecPreferences(preferences)
-            aiortc_adapter.install_forwarding_sender(transceiver.sender, self.settings.subscriber_send_buffer_bytes)
-            aiortc_adapter.route_keyframe_requests(transceiver.sender, publication.forwarder.keyframes.request)
+            self._add_forwarded_track(pc, publication.forwarder, preferences)
             subscription = Subscription(new_id("SU"), subscriber, publication)
             subscriber.subscriptions[subscription.id] = subscription
         await self._negotiate(session, offer.sdp)
         logger.info("%s: participant %s subscribes to %s", subscriber.room.id, subscriber.id, source.id)
         return session
+
+    def _add_forwarded_track(self, pc: RTCPeerConnection, forwarder: TrackForwarder, preferences: list) -> None:
+        track = forwarder.subscribe()
+        transceiver = pc.addTransceiver(track, direction="sendonly")
+        transceiver.setCodecPreferences(preferences)
+        aiortc_adapter.install_forwarding_sender(transceiver.sender, self.settings.subscriber_send_buffer_bytes)
+        aiortc_adapter.route_keyframe_requests(transceiver.sender, forwarder.keyframes.request)
+
+    # ------------------------------------------------------------------ the program feed
+
+    def program(self, room_id: str) -> ProgramSource:
+        """The room's program, made on first use (it runs only while somebody uses it)."""
+        room = self.room(room_id)
+        program = self.programs.get(room_id)
+        if program is None:
+            if self._text is None:
+                font_path = self.settings.program.font_path
+                try:
+                    self._text = TextRenderer(Path(font_path) if font_path else None)
+                except FontNotFound as exc:
+                    raise ProgramNotAvailable(f"the program cannot draw its labels: {exc}") from None
+            program = ProgramSource(
+                room,
+                self.settings.program,
+                self.stats,
+                keyframe_interval=self.settings.keyframe_request_interval,
+                text=self._text,
+            )
+            self.programs[room_id] = program
+        return program
+
+    async def subscribe_program(self, subscriber: Participant, offer_sdp: str) -> PeerSession:
+        """Answer a viewer's offer with the room's program: the composed picture and the mixed sound."""
+        offer = sdp.check_offer(offer_sdp, "subscribe", max_bytes=self.settings.max_sdp_bytes)
+        room = subscriber.room
+        for earlier in [s for s in self.sessions.values() if s.participant is subscriber and s.purpose == "program"]:
+            await self._close_session(earlier, leave_if_transient=False)
+        self._check_session_limit(subscriber)
+        program = self.program(room.id)
+        plan: list[tuple[str, TrackForwarder | None, list]] = []
+        for media in offer.media:
+            if media.kind == "audio":
+                audio = program.audio_forwarder
+                assert audio.codec is not None
+                plan.append(("audio", audio, sdp.subscribe_preferences(media.codecs, audio.codec)))
+            else:
+                name, preferences = self._program_video_codec(media.codecs)
+                plan.append(("video", program.video_forwarder(name), preferences))
+        pc = self._new_pc()
+        session = PeerSession(new_id("SS"), "program", subscriber, pc)
+        for _kind, forwarder, preferences in plan:
+            assert forwarder is not None
+            self._add_forwarded_track(pc, forwarder, preferences)
+        await self._negotiate(session, offer.sdp)
+        logger.info("%s: participant %s watches the program", room.id, subscriber.id)
+        return session
+
+    def _program_video_codec(self, offered: list) -> tuple[str, list]:
+        preferred = self.settings.preferred_video_codec
+        names = sorted(PROGRAM_VIDEO_CODECS, key=lambda name: name != preferred)
+        for name in names:
+            codec = CodecInfo("video", name, VIDEO_CLOCK, None, dict(PROGRAM_VIDEO_CODECS[name]))
+            try:
+                return name, sdp.subscribe_preferences(offered, codec)
+            except CodecMismatch:
+                continue
+        raise CodecMismatch("the program is sent as VP8 or H.264 (Constrained Baseline), and neither was offered")
+
+    def direct_program(
+        self,
+        room_id: str,
+        *,
+        layout: str | None = None,
+        shown: list[str] | Unset | None = UNSET,
+        caption: str | Unset | None = UNSET,
+    ) -> dict[str, Any]:
+        """Change the program's layout, who is shown (None: everyone) or its caption; all checked first."""
+        room = self.room(room_id)
+        state = room.program
+        new_layout = check_layout(layout) if layout is not None else state.layout
+        if not isinstance(shown, Unset) and shown is not None:
+            missing = [pid for pid in shown if pid not in room.participants]
+            if missing:
+                raise ParticipantNotFound(f"not in room {room_id}: {', '.join(missing)}")
+            if len(set(shown)) != len(shown):
+                raise InvalidProgram("a participant may be shown only once")
+        state.layout = new_layout
+        if not isinstance(shown, Unset):
+            state.shown = list(shown) if shown is not None else None
+        if not isinstance(caption, Unset):
+            state.caption = caption or None
+        self._program_changed(room)
+        return self.program_info(room_id)
+
+    def set_recording(self, room_id: str, recording: bool) -> None:
+        room = self.room(room_id)
+        if room.program.recording != recording:
+            room.program.recording = recording
+            self._program_changed(room)
+
+    def program_info(self, room_id: str) -> dict[str, Any]:
+        room = self.room(room_id)
+        program = self.programs.get(room_id)
+        return program.info() if program is not None else {**room.program.info(), "running": False, "viewers": 0}
+
+    def _program_changed(self, room: Room) -> None:
+        program = self.programs.get(room.id)
+        if program is not None:
+            program.refresh()
+        room.emit(RoomEvent("program_updated", room.id, program=self.program_info(room.id)))
 
     # ------------------------------------------------------------------ sessions
 

@@ -23,6 +23,7 @@ RoomEventType = Literal[
     "participant_updated",
     "track_published",
     "track_unpublished",
+    "program_updated",
     "room_closed",
 ]
 
@@ -43,6 +44,7 @@ class RoomEvent:
     room_id: str
     participant: dict[str, Any] | None = None
     publication: dict[str, Any] | None = None
+    program: dict[str, Any] | None = None
 
     def as_message(self) -> dict[str, Any]:
         message: dict[str, Any] = {"type": self.type, "room_id": self.room_id}
@@ -50,7 +52,25 @@ class RoomEvent:
             message["participant"] = self.participant
         if self.publication is not None:
             message["publication"] = self.publication
+        if self.program is not None:
+            message["program"] = self.program
         return message
+
+
+AUTO_LAYOUT = "auto"  # the layout follows the number of people shown
+
+
+@dataclasses.dataclass
+class ProgramState:
+    """How the room's program is directed. Lives on the Room, so it outlasts an idle program."""
+
+    layout: str = AUTO_LAYOUT
+    shown: list[str] | None = None  # participant ids in tile order; None: everyone who publishes
+    caption: str | None = None  # over the picture, e.g. the case number
+    recording: bool = False  # set by whoever records: draws the 「录像中 REC」 notice
+
+    def info(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(eq=False)
@@ -113,6 +133,7 @@ class Room:
         self.created_at = utcnow()
         self.participants: dict[str, Participant] = {}
         self.closed = False
+        self.program = ProgramState()
         self._listeners: list[RoomListener] = []
 
     def add_listener(self, listener: RoomListener) -> None:

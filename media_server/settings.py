@@ -25,6 +25,26 @@ class IceServer(BaseModel):
     credential: str | None = Field(default=None, description="TURN password (never logged)")
 
 
+class ProgramSettings(BaseModel):
+    """Each room's program feed: the composed picture and the mixed sound."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    width: int = Field(default=1280, ge=160, le=3840, multiple_of=2, description="program picture width (even)")
+    height: int = Field(default=720, ge=120, le=2160, multiple_of=2, description="program picture height (even)")
+    fps: int = Field(default=25, ge=1, le=60, description="program frame rate")
+    video_bitrate: int = Field(default=2_000_000, ge=100_000, le=20_000_000, description="program video bits/s")
+    audio_bitrate: int = Field(default=64_000, ge=16_000, le=256_000, description="program Opus bits/s")
+    time_zone: str = Field(default="Asia/Shanghai", description="time zone of the clock drawn in the picture")
+    clock: bool = Field(default=True, description="draw the date and time in the top right corner")
+    font_path: str | None = Field(
+        default=None, description="font file for labels; default: a Chinese font found through fontconfig"
+    )
+    idle_timeout: float = Field(
+        default=5.0, ge=0, le=600, description="seconds the program keeps decoding after its last viewer leaves"
+    )
+
+
 class MediaSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -91,6 +111,7 @@ class MediaSettings(BaseModel):
         default="VP8",
         description="codec chosen when a publisher offers several",
     )
+    program: ProgramSettings = Field(default_factory=ProgramSettings, description="each room's program feed")
 
     @model_validator(mode="after")
     def _port_range(self) -> MediaSettings:

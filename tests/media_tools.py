@@ -32,10 +32,19 @@ def stamp(y_plane: np.ndarray, counter: int) -> None:
 
 
 def read_stamp(y_plane: np.ndarray) -> int:
+    return read_scaled_stamp(y_plane, 0, 0, 1.0)
+
+
+def read_scaled_stamp(y_plane: np.ndarray, x: int, y: int, scale: float) -> int:
+    """Read a stamp from a picture drawn at (x, y) of a larger one, scaled by `scale`."""
     counter = 0
+    block = BLOCK * scale
+    margin = max(1, int(block / 4))
+    top = int(round(y + ORIGIN * scale))
     for bit in range(BITS):
-        x0 = ORIGIN + bit * BLOCK
-        if y_plane[ORIGIN + 8 : ORIGIN + BLOCK - 8, x0 + 8 : x0 + BLOCK - 8].mean() > 128:
+        left = int(round(x + (ORIGIN + bit * BLOCK) * scale))
+        cell = y_plane[top + margin : top + int(block) - margin, left + margin : left + int(block) - margin]
+        if cell.mean() > 128:
             counter |= 1 << bit
     return counter
 
@@ -65,9 +74,10 @@ class StampedVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, width: int = WIDTH, height: int = HEIGHT, fps: int = FPS) -> None:
+    def __init__(self, width: int = WIDTH, height: int = HEIGHT, fps: int = FPS, start: int = 0) -> None:
         super().__init__()
         self.width, self.height, self.fps = width, height, fps
+        self.start = start  # the first counter: tells publishers apart in a composed picture
         self.count = 0
         self._start: float | None = None
         self._bank = [scene(i, width, height) for i in range(30)]
@@ -80,7 +90,7 @@ class StampedVideoTrack(MediaStreamTrack):
         due = self._start + self.count / self.fps
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         picture = self._bank[self.count % len(self._bank)].copy()
-        stamp(picture[: self.height], self.count)
+        stamp(picture[: self.height], self.start + self.count)
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
         frame.pts = int(self.count * 90000 / self.fps)
         frame.time_base = VIDEO_TIME_BASE
@@ -88,7 +98,7 @@ class StampedVideoTrack(MediaStreamTrack):
         return frame
 
     def reference(self, counter: int) -> np.ndarray:
-        picture = self._bank[counter % len(self._bank)].copy()
+        picture = self._bank[(counter - self.start) % len(self._bank)].copy()
         stamp(picture[: self.height], counter)
         return picture[: self.height]
 
@@ -129,9 +139,11 @@ Exchange = Callable[[str], Awaitable[str]]
 
 
 class Publisher:
-    def __init__(self, video_codec: str = "video/VP8", audio: bool = True, video: bool = True) -> None:
+    def __init__(
+        self, video_codec: str = "video/VP8", audio: bool = True, video: bool = True, start: int = 0, fps: int = FPS
+    ) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.video = StampedVideoTrack() if video else None
+        self.video = StampedVideoTrack(fps=fps, start=start) if video else None
         self.audio = ToneTrack() if audio else None
         if self.audio:
             self.pc.addTransceiver(self.audio, direction="sendonly")

@@ -20,6 +20,9 @@ STAFF_ROLES = frozenset({Role.ADMIN, Role.LEADER, Role.STAFF, Role.SECURITY, Rol
 ROOM_OPENERS = frozenset({Role.ADMIN, Role.LEADER, Role.STAFF})
 """May open a room that does not exist yet, create and close rooms, and invite people."""
 
+ROOM_DIRECTORS = frozenset({Role.ADMIN, Role.LEADER, Role.STAFF})
+"""May direct a room's program: its layout, who is shown, its caption."""
+
 ROOM_PUBLISHERS = frozenset({Role.ADMIN, Role.LEADER, Role.STAFF, Role.PETITIONER})
 """May send camera and microphone into a room."""
 

@@ -6,15 +6,17 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from media_server import UNSET
 from web_ui.deps import Forbidden, Principal, ServicesDep, audit_staff, require_roles
-from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_READERS, Role
+from web_ui.identity.roles import ROOM_DIRECTORS, ROOM_MEMBERS, ROOM_OPENERS, ROOM_READERS, Role
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 ReaderDep = Annotated[Principal, Depends(require_roles(*ROOM_READERS))]
 OpenerDep = Annotated[Principal, Depends(require_roles(*ROOM_OPENERS))]
 MemberDep = Annotated[Principal, Depends(require_roles(*ROOM_MEMBERS))]
+DirectorDep = Annotated[Principal, Depends(require_roles(*ROOM_DIRECTORS))]
 ROOM_ID = r"^[A-Za-z0-9_\-]{1,64}$"
 RoomId = Annotated[str, Path(pattern=ROOM_ID, description="letters, digits, '_' and '-'")]
 
@@ -30,6 +32,22 @@ class NewJoinToken(BaseModel):
     role: Role = Field(description="the role the holder has in the room")
     name: str = Field(min_length=1, max_length=64, description="display name shown to others")
     ttl_seconds: int | None = Field(default=None, ge=10, description="lifetime; the settings' default when unset")
+
+
+class ProgramDirection(BaseModel):
+    """Fields left out stay as they are; `shown: null` shows everyone who publishes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layout: str | None = Field(
+        default=None,
+        max_length=16,
+        description="auto, speaker (1), side_by_side, pip, 2x2, 3x3, 4x4, 1+5 or 1+7",
+    )
+    shown: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None, max_length=16, description="participant ids in tile order; null: everyone, as they joined"
+    )
+    caption: str | None = Field(default=None, max_length=48, description="text over the picture, e.g. a case number")
 
 
 class JoinToken(BaseModel):
@@ -63,6 +81,26 @@ async def get_room(room_id: RoomId, principal: ReaderDep, services: ServicesDep)
 async def close_room(room_id: RoomId, request: Request, principal: OpenerDep, services: ServicesDep) -> None:
     await services.media.close_room(room_id)
     await audit_staff(services, request, principal, "room_closed", room_id)
+
+
+@router.get("/{room_id}/program", summary="The room's program: layout, who is shown, caption, viewers")
+async def get_program(room_id: RoomId, principal: ReaderDep, services: ServicesDep) -> dict[str, object]:
+    return services.media.program_info(room_id)
+
+
+@router.put("/{room_id}/program", summary="Direct the room's program (leader, staff, admin)")
+async def direct_program(
+    room_id: RoomId, body: ProgramDirection, request: Request, principal: DirectorDep, services: ServicesDep
+) -> dict[str, object]:
+    changes = body.model_dump(include=body.model_fields_set)
+    info = services.media.direct_program(
+        room_id,
+        layout=changes.get("layout"),
+        shown=changes.get("shown", UNSET),
+        caption=changes.get("caption", UNSET),
+    )
+    await audit_staff(services, request, principal, "program_directed", room_id, changes)
+    return info
 
 
 @router.post("/{room_id}/tokens", status_code=201, response_model=JoinToken, summary="Issue a join link")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from media_server import Participant, PeerSession, ProgramNotAvailable
+from media_server import Participant, PeerSession
 from web_ui.deps import Forbidden, ServicesDep, bearer_token, client_address, join_claims
 from web_ui.errors import BadSdpEncoding, PayloadTooLarge, UnsupportedMediaType
 from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
@@ -144,12 +144,15 @@ async def whep_subscribe(
     offer = await read_offer(request)
     media = services.media
     media.room(room_id)
-    if participant is None:
-        raise ProgramNotAvailable("the room's program feed is not available yet; add ?participant=<id>")
-    media.participant(room_id, participant)
+    if participant is not None:
+        media.participant(room_id, participant)
     viewer = media.join(room_id, name=claims.name, role=claims.role.value, may_open=False, transient=True)
-    session = await start_session(viewer, media.subscribe(viewer, participant, offer), services, claims)
-    await audit(services, request, claims, "whep_subscribe", f"{room_id}/{participant}")
+    if participant is None:
+        session = await start_session(viewer, media.subscribe_program(viewer, offer), services, claims)
+        await audit(services, request, claims, "whep_program", room_id)
+    else:
+        session = await start_session(viewer, media.subscribe(viewer, participant, offer), services, claims)
+        await audit(services, request, claims, "whep_subscribe", f"{room_id}/{participant}")
     return created(services, request, session, "whep", room_id)
 
 
@@ -159,8 +162,8 @@ async def whep_subscribe(
 async def end_session(room_id: str, session_id: str, request: Request, services: Services, kind: str) -> Response:
     claims = join_claims(services, bearer_token(request), room_id, frozenset(ROOM_MEMBERS))
     session = services.media.session(session_id)
-    expected = "publish" if kind == "whip" else "subscribe"
-    if session.participant.room.id != room_id or session.purpose != expected:
+    expected = ("publish",) if kind == "whip" else ("subscribe", "program")
+    if session.participant.room.id != room_id or session.purpose not in expected:
         services.media.session("")  # the same 404 as an unknown session: do not confirm it exists
     if claims.token_id != session.owner and claims.role not in ROOM_OPENERS:
         raise Forbidden("only the token that started this session, or the room's hosts, may end it")

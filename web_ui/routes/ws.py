@@ -6,10 +6,13 @@ Connecting joins the room. The client then sends, each with an optional `request
                                                              "session_id"}
   {"type": "end_session", "session_id"}                  -> {"type": "session_ended", "session_id"}
   {"type": "mute", "audio": bool?, "video": bool?}       -> a participant_updated event to everyone
+  {"type": "program", "layout"?, "shown"?, "caption"?}   -> a program_updated event to everyone (leader,
+                                                            staff and admin only; see PUT /api/rooms/{id}/program)
   {"type": "ping"}                                       -> {"type": "pong"}
   {"type": "leave"}                                      -> the socket closes
 The server pushes room events (participant_joined, participant_left, participant_updated, track_published,
-track_unpublished, room_closed) and {"type": "error", "code", "message", "request_id"} on a refused request.
+track_unpublished, program_updated, room_closed) and {"type": "error", "code", "message", "request_id"} on a
+refused request.
 A refused connection gets an error message, then a close code: 4401 bad token, 4403 wrong role,
 4404 no such room, 4409 room full, 4410 room closed.
 """
@@ -25,13 +28,14 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
 
-from media_server import MediaError, Participant, RoomEvent, RoomNotFound
+from media_server import UNSET, MediaError, Participant, RoomEvent, RoomNotFound
 from web_ui.deps import Forbidden, NotAuthenticated, join_claims
 from web_ui.errors import status_of
-from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
+from web_ui.identity.roles import ROOM_DIRECTORS, ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
 from web_ui.identity.tokens import JoinClaims, TokenError
-from web_ui.routes.rooms import ROOM_ID
+from web_ui.routes.rooms import ROOM_ID, ProgramDirection
 from web_ui.services import Services
 
 logger = logging.getLogger(__name__)
@@ -130,6 +134,7 @@ class RoomConnection:
                 "permissions": {
                     "publish": self.claims.role in ROOM_PUBLISHERS,
                     "open": self.claims.role in ROOM_OPENERS,
+                    "direct": self.claims.role in ROOM_DIRECTORS,
                 },
             }
         )
@@ -224,7 +229,34 @@ class RoomConnection:
                 raise BadRequest("audio and video are true or false")
             media.set_muted(self.participant, audio=audio, video=video)
             return None
+        if kind == "program":
+            return await self._direct_program(message)
         raise BadRequest(f"unknown message type '{kind}'")
+
+    async def _direct_program(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        if self.claims.role not in ROOM_DIRECTORS:
+            raise Forbidden(f"role '{self.claims.role.value}' may not direct the program")
+        fields = {key: message[key] for key in ("layout", "shown", "caption") if key in message}
+        try:
+            direction = ProgramDirection.model_validate(fields)
+        except ValidationError as exc:
+            raise BadRequest(f"invalid program direction: {exc.errors()[0]['msg']}") from None
+        changes = direction.model_dump(include=direction.model_fields_set)
+        self.services.media.direct_program(
+            self.participant.room.id,
+            layout=changes.get("layout"),
+            shown=changes.get("shown", UNSET),
+            caption=changes.get("caption", UNSET),
+        )
+        await self.services.audit.record(
+            actor=self.claims.name,
+            role=self.claims.role.value,
+            action="program_directed",
+            target=self.participant.room.id,
+            client=self.websocket.client.host if self.websocket.client else None,
+            detail=changes,
+        )
+        return None
 
 
 def _text(message: dict[str, Any], key: str) -> str:

@@ -1,0 +1,254 @@
+"""Decoders and encoders for the program feed, over PyAV (FFmpeg, libvpx, libx264, libopus).
+
+Forwarding never touches these. The program decodes a published track once, wherever pixels or
+samples are needed, and encodes its output once per codec in use. Library objects stay in here: the
+rest of the program sees `EncodedFrame`s in and out and `av` frames only inside the frame core.
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import cast
+
+import av
+from av.audio.codeccontext import AudioCodecContext
+from av.video.codeccontext import VideoCodecContext
+from av.video.frame import PictureType
+
+from media_server.aiortc_adapter import CodecInfo, EncodedFrame
+
+logger = logging.getLogger(__name__)
+
+# RTP names (as negotiated) -> FFmpeg decoder names. FFmpeg's own VP8 decoder is faster than libvpx's.
+VIDEO_DECODERS = {"VP8": "vp8", "H264": "h264"}
+AUDIO_DECODERS = {"OPUS": "libopus", "PCMU": "pcm_mulaw", "PCMA": "pcm_alaw", "G722": "g722"}
+VIDEO_CLOCK = 90000
+AUDIO_RATE = 48000
+
+# What the program offers its viewers: codec -> RTP fmtp parameters.
+PROGRAM_VIDEO_CODECS: dict[str, dict[str, str | int]] = {
+    "VP8": {},
+    # Constrained Baseline 3.1, as every browser and WHEP client decodes.
+    "H264": {"packetization-mode": "1", "level-asymmetry-allowed": "1", "profile-level-id": "42e01f"},
+}
+
+
+class VideoDecoder:
+    """Decodes one published video track in its own thread, keeping only the newest picture.
+
+    `feed` runs on the event loop and never blocks: the queue is short, and a decoder that falls
+    behind (or meets a broken frame) drops what it has and waits for the next keyframe, which it asks
+    for through `request_keyframe` (called from the decoder thread; it must be thread-safe).
+    """
+
+    def __init__(self, name: str, request_keyframe: Callable[[], None], queue_size: int = 8) -> None:
+        self.name = name
+        self._request_keyframe = request_keyframe
+        self._queue: queue.Queue[tuple[CodecInfo, EncodedFrame] | None] = queue.Queue(queue_size)
+        self._waiting_for_keyframe = True
+        self.latest: av.VideoFrame | None = None
+        self.frames_decoded = 0
+        self.frames_skipped = 0
+        self.errors = 0
+        self._thread = threading.Thread(target=self._run, name=f"decode-{name}", daemon=True)
+        self._thread.start()
+        request_keyframe()
+
+    def feed(self, codec: CodecInfo, frame: EncodedFrame) -> None:
+        try:
+            self._queue.put_nowait((codec, frame))
+        except queue.Full:
+            self._drain()
+            self.frames_skipped += 1
+            self._waiting_for_keyframe = True
+            self._request_keyframe()
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                item = self._queue.get_nowait()
+                if item is None:  # keep the stop signal
+                    self._queue.put_nowait(None)
+                    return
+        except queue.Empty:
+            return
+
+    def close(self) -> None:
+        self._drain()
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:  # the decoder thread drains its queue: try once more after it has
+            self._drain()
+            self._queue.put_nowait(None)
+
+    def join(self, timeout: float = 5.0) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        context: VideoCodecContext | None = None
+        codec_name = ""
+        while (item := self._queue.get()) is not None:
+            codec, frame = item
+            if codec.name.upper() != codec_name:
+                codec_name = codec.name.upper()
+                context = _decoder(VIDEO_DECODERS.get(codec_name))
+                self._waiting_for_keyframe = True
+            if context is None:
+                continue
+            if self._waiting_for_keyframe and not frame.keyframe:
+                self.frames_skipped += 1
+                continue
+            if frame.after_gap and not frame.keyframe:
+                self._waiting_for_keyframe = True
+                self._request_keyframe()
+                continue
+            try:
+                pictures = context.decode(av.Packet(frame.data))
+            except av.FFmpegError as exc:
+                self.errors += 1
+                logger.info("%s: video decode error, waiting for a keyframe: %s", self.name, exc)
+                self._waiting_for_keyframe = True
+                self._request_keyframe()
+                continue
+            self._waiting_for_keyframe = False
+            for picture in pictures:
+                self.latest = picture
+                self.frames_decoded += 1
+
+
+class AudioDecoder:
+    """Decodes one published audio track, pulled 20 ms at a time by the program's mixer thread.
+
+    `feed` (event loop) appends encoded packets; `pull` (mixer thread) decodes the oldest. Packets
+    beyond `max_delay` of backlog are dropped so a burst after a network stall cannot add lasting delay.
+    """
+
+    def __init__(self, name: str, max_delay_packets: int = 4) -> None:
+        self.name = name
+        self._packets: deque[tuple[CodecInfo, EncodedFrame]] = deque(maxlen=64)
+        self._max_backlog = max_delay_packets
+        self._context: AudioCodecContext | None = None
+        self._codec_name = ""
+        self.packets_dropped = 0
+        self.errors = 0
+
+    def feed(self, codec: CodecInfo, frame: EncodedFrame) -> None:
+        self._packets.append((codec, frame))
+
+    def pull(self) -> av.AudioFrame | None:
+        while len(self._packets) > self._max_backlog:
+            self._packets.popleft()
+            self.packets_dropped += 1
+        try:
+            codec, frame = self._packets.popleft()
+        except IndexError:
+            return None
+        if codec.name.upper() != self._codec_name:
+            self._codec_name = codec.name.upper()
+            self._context = _audio_decoder(codec)
+        if self._context is None:
+            return None
+        try:
+            frames = self._context.decode(av.Packet(frame.data))
+        except av.FFmpegError as exc:
+            self.errors += 1
+            logger.debug("%s: audio decode error: %s", self.name, exc)
+            return None
+        return frames[0] if frames else None
+
+
+def _decoder(name: str | None) -> VideoCodecContext | None:
+    if name is None:
+        return None
+    context = cast(VideoCodecContext, av.CodecContext.create(name, "r"))
+    context.thread_count = 1  # one thread per source; sources decode in parallel
+    return context
+
+
+def _audio_decoder(codec: CodecInfo) -> AudioCodecContext | None:
+    name = AUDIO_DECODERS.get(codec.name.upper())
+    if name is None:
+        return None
+    context = cast(AudioCodecContext, av.CodecContext.create(name, "r"))
+    if name == "libopus":
+        context.format = "s16"
+        context.layout = "stereo"
+        context.sample_rate = AUDIO_RATE
+    else:
+        context.layout = "mono"
+        context.sample_rate = 16000 if name == "g722" else 8000
+    return context
+
+
+class VideoEncoder:
+    """Encodes the program picture for one codec; realtime settings as aiortc's own encoders use."""
+
+    def __init__(self, codec_name: str, width: int, height: int, fps: int, bitrate: int) -> None:
+        self.codec_name = codec_name.upper()
+        self.keyframe_requested = True
+        time_base = fractions.Fraction(1, fps)
+        if self.codec_name == "VP8":
+            context = cast(VideoCodecContext, av.CodecContext.create("libvpx", "w"))
+            context.bit_rate = bitrate
+            context.qmin, context.qmax = 2, 56
+            context.options = {
+                "deadline": "realtime",
+                "cpu-used": "8",  # libvpx's fastest realtime setting: the program shares two cores
+                "lag-in-frames": "0",
+                "error-resilient": "1",
+                "bufsize": str(bitrate),
+                "minrate": str(bitrate),
+                "maxrate": str(bitrate),
+                "undershoot-pct": "100",
+                "overshoot-pct": "15",
+                "static-thresh": "1",
+            }
+            context.gop_size = fps * 10  # a keyframe every 10 s at least; viewers ask for more
+        elif self.codec_name == "H264":
+            context = cast(VideoCodecContext, av.CodecContext.create("libx264", "w"))
+            context.bit_rate = bitrate
+            context.options = {"preset": "veryfast", "tune": "zerolatency", "level": "31"}
+            context.profile = "Baseline"
+            context.gop_size = fps * 10
+        else:
+            raise ValueError(f"the program does not encode {codec_name}")
+        context.width, context.height = width, height
+        context.pix_fmt = "yuv420p"
+        context.time_base = time_base
+        context.framerate = fractions.Fraction(fps, 1)
+        context.thread_count = 1
+        self._context = context
+        self._index = 0
+
+    def encode(self, picture: av.VideoFrame) -> tuple[bytes, bool]:
+        """The encoded frame (empty if the encoder produced none) and whether it is a keyframe."""
+        keyframe = self.keyframe_requested
+        self.keyframe_requested = False
+        picture.pict_type = PictureType.I if keyframe else PictureType.NONE
+        picture.pts = self._index
+        picture.time_base = self._context.time_base
+        self._index += 1
+        packets = self._context.encode(picture)
+        data = b"".join(bytes(packet) for packet in packets)
+        return data, any(packet.is_keyframe for packet in packets)
+
+
+class AudioEncoder:
+    """Encodes the program's mixed sound as Opus, one packet per 20 ms."""
+
+    def __init__(self, bitrate: int) -> None:
+        context = cast(AudioCodecContext, av.CodecContext.create("libopus", "w"))
+        context.bit_rate = bitrate
+        context.sample_rate = AUDIO_RATE
+        context.format = "s16"
+        context.layout = "stereo"
+        context.time_base = fractions.Fraction(1, AUDIO_RATE)
+        self._context = context
+
+    def encode(self, frame: av.AudioFrame) -> list[bytes]:
+        return [bytes(packet) for packet in self._context.encode(frame)]

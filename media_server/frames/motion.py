@@ -1,0 +1,387 @@
+"""Motion in camera pictures: where something moves, as boxes and a score.
+
+The pipeline per frame, all on a small analysis picture (about 100 rows):
+1. downscale the luma: nearest samples on a 3x grid, then an area average (a ninth of the noise for
+   a third of a full area resize's cost);
+2. normalise contrast: map the frame's median and quartiles to fixed levels, so a light switched
+   off, a dimmer or an exposure change moves no pixel; the quartiles skip the last frame's motion;
+3. compare with a running background; the threshold rises with the measured noise;
+4. dilate, find contours, keep those above a minimum area inside the zones and outside the masks;
+5. learn the background, slowly where something moves.
+
+A global change (the switch to infrared, a PTZ move, a knocked camera) changes a large part of the
+picture at once. A camera shift is first looked for with phase correlation and, when it explains the
+change, the background is moved with the picture. Otherwise the detector recalibrates: it reports no
+motion, rebuilds the background from the new picture and resumes once the picture is quiet again.
+
+Frigate's ImprovedMotionDetector (frigate/motion/improved_motion.py) does steps 1 and 3 to 5 the same
+way. It normalises with a 50-frame average of percentiles, so a lighting step stays visible for
+seconds, and it reports boxes while it recalibrates; a camera shift below its 80 % limit leaves it
+reporting the picture's edges until the background has caught up. bench/_motion_bench.py compares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import av
+
+Polygon = Sequence[tuple[float, float]]
+
+NORMALISED_MEDIAN = 128.0
+NORMALISED_IQR = 64.0  # the interquartile range every frame is scaled to
+NOISE_EMA = 0.1  # weight of each frame's noise estimate
+MAD_TO_SIGMA = 1 / 0.6745  # median of |N(0, s)| is 0.6745 s
+MIN_SHIFT = 0.5  # analysis pixels: a smaller phase-correlation shift is noise
+MIN_SHIFT_RESPONSE = 0.05  # phase correlation peak below this: no clear shift
+_LEVELS = np.arange(256, dtype=np.float32)
+_PLANAR_LUMA_FORMATS = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray", "gray8"}
+)
+
+
+@dataclass(frozen=True)
+class MotionBox:
+    """A region in motion, in the input picture's pixels."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class MotionResult:
+    boxes: tuple[MotionBox, ...]
+    score: float  # fraction (0..1) of the unmasked picture in motion
+    calibrating: bool = False  # True while the background is rebuilt after a global change: no motion reported
+
+
+@dataclass(frozen=True)
+class MotionSettings:
+    frame_height: int = 100  # analysis picture height; the width follows the aspect ratio
+    sampling: int = 3  # each analysis pixel averages sampling x sampling input samples
+    threshold: int = 16  # least normalised luma change that is motion (the picture's quartiles are 64 apart)
+    noise_factor: float = 5.0  # the threshold is at least this many noise standard deviations ...
+    max_threshold: int = 48  # ... but never more than this
+    min_area: float = 0.0005  # smallest motion region, as a fraction of the picture (about 32x32 at 1080p)
+    dilation: int = 1  # 3x3 dilations that join the pieces of one moving body
+    alpha: float = 0.02  # background learning rate where nothing moves
+    motion_alpha: float = 0.002  # learning rate where something moves: a parked bag fades in within ~40 s at 10 fps
+    normalise_contrast: bool = True  # scale each frame's median and quartiles to fixed levels
+    max_gain: float = 4.0  # most contrast normalisation may amplify a flat, dark picture (and its noise)
+    shift_check: float = 0.04  # changed fraction of the picture above which a camera shift is looked for
+    max_shift: float = 0.25  # largest shift followed without recalibrating, as a fraction of the width
+    global_change: float = 0.25  # changed fraction of the picture that means a global change: recalibrate
+    settle_frames: int = 2  # quiet frames that end a recalibration
+    max_calibration_frames: int = 30  # a recalibration ends after this many frames even if the picture keeps changing
+
+    def __post_init__(self) -> None:
+        checks = {
+            "frame_height must be at least 16": self.frame_height >= 16,
+            "sampling must be 1 to 8": 1 <= self.sampling <= 8,
+            "threshold must be 1 to 255": 1 <= self.threshold <= 255,
+            "max_threshold must be threshold to 255": self.threshold <= self.max_threshold <= 255,
+            "noise_factor must not be negative": self.noise_factor >= 0,
+            "min_area must be 0 to 1": 0 <= self.min_area <= 1,
+            "dilation must not be negative": self.dilation >= 0,
+            "alpha and motion_alpha must be 0 to 1": 0 <= self.motion_alpha <= 1 and 0 < self.alpha <= 1,
+            "max_gain must be at least 1": self.max_gain >= 1,
+            "shift_check must be 0 to global_change": 0 < self.shift_check <= self.global_change,
+            "global_change must be 0 to 1": 0 < self.global_change <= 1,
+            "max_shift must be 0 to 1": 0 <= self.max_shift <= 1,
+            "settle_frames and max_calibration_frames must be positive": (
+                self.settle_frames >= 1 and self.max_calibration_frames >= 1
+            ),
+        }
+        for message, ok in checks.items():
+            if not ok:
+                raise ValueError(f"MotionSettings: {message}")
+
+
+class MotionDetector:
+    """Motion in one camera's pictures. Not thread-safe: one detector per camera, fed in order."""
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        settings: MotionSettings | None = None,
+        *,
+        zones: Sequence[Polygon] = (),
+        masks: Sequence[Polygon] = (),
+    ) -> None:
+        if width < 1 or height < 1:
+            raise ValueError(f"picture size must be positive, got {width}x{height}")
+        self.width = width
+        self.height = height
+        self.settings = settings or MotionSettings()
+        small_height = min(self.settings.frame_height, height)
+        small_width = max(1, min(width, round(width * small_height / height)))
+        self._small_size = (small_width, small_height)
+        self._scale = (width / small_width, height / small_height)
+        sampling = min(self.settings.sampling, width // small_width, height // small_height)
+        self._sampled: NDArray[np.uint8] | None = None
+        if sampling > 1:
+            self._sampled = np.empty((small_height * sampling, small_width * sampling), np.uint8)
+        shape = (small_height, small_width)
+        self._small = np.empty(shape, np.uint8)
+        self._current = np.empty(shape, np.uint8)
+        self._current_float = np.empty(shape, np.float32)
+        self._background = np.zeros(shape, np.float32)
+        self._background_bytes = np.zeros(shape, np.uint8)
+        self._delta = np.empty(shape, np.uint8)
+        self._changed = np.empty(shape, np.uint8)
+        self._motion = np.zeros(shape, np.uint8)
+        self._still = np.empty(shape, np.uint8)
+        self._histogram_mask = np.empty(shape, np.uint8)
+        self._active = _active_area(shape, self._scale, zones, masks)
+        self._active_pixels = cv2.countNonZero(self._active)
+        if self._active_pixels == 0:
+            raise ValueError("the zones and masks leave no part of the picture to watch")
+        self._min_area = self.settings.min_area * small_width * small_height
+        self._window: NDArray[np.float32] | None = None
+        self._noise = 0.0  # standard deviation of the normalised luma against the background
+        self._calibrating = True
+        self._has_background = False
+        self._quiet_frames = 0
+        self._calibration_frames = 0
+        self._averaged_frames = 0
+
+    @property
+    def calibrating(self) -> bool:
+        return self._calibrating
+
+    def recalibrate(self) -> None:
+        """Forget the background: for the PTZ code after it has moved the camera."""
+        self._calibrating = True
+        self._has_background = False
+        self._calibration_frames = 0
+        self._quiet_frames = 0
+
+    def detect_frame(self, frame: av.VideoFrame) -> MotionResult:
+        """detect() on a decoded frame's luma, read in place for YUV and grey formats."""
+        return self.detect(luma_plane(frame))
+
+    def detect(self, luma: NDArray[np.uint8]) -> MotionResult:
+        """Motion in this picture against the background of the earlier ones.
+
+        luma: the height x width Y plane, uint8; rows may be strided (a view into a padded plane).
+        """
+        if luma.dtype != np.uint8 or luma.shape != (self.height, self.width):
+            raise ValueError(
+                f"expected a {self.height}x{self.width} uint8 luma plane, got {luma.shape} {luma.dtype}"
+            )
+        self._downscale(luma)
+        self._normalise()
+        if not self._has_background:
+            self._reset_background()
+            return self._calibration_step(changed_fraction=0.0)
+        changed_fraction = self._compare(self._threshold())
+        if self._calibrating:
+            return self._calibration_step(changed_fraction)
+        if changed_fraction >= self.settings.shift_check:
+            changed_fraction = self._follow_camera_shift(changed_fraction)
+        if changed_fraction >= self.settings.global_change:
+            self.recalibrate()
+            self._reset_background()
+            return self._calibration_step(changed_fraction=0.0)
+        if changed_fraction < self.settings.shift_check:
+            self._measure_noise()
+        result = self._find_motion()
+        self._learn()
+        return result
+
+    def _downscale(self, luma: NDArray[np.uint8]) -> None:
+        if self._sampled is None:
+            cv2.resize(luma, self._small_size, dst=self._small, interpolation=cv2.INTER_AREA)
+            return
+        sampled_size = (self._sampled.shape[1], self._sampled.shape[0])
+        cv2.resize(luma, sampled_size, dst=self._sampled, interpolation=cv2.INTER_NEAREST)
+        cv2.resize(self._sampled, self._small_size, dst=self._small, interpolation=cv2.INTER_AREA)
+
+    def _normalise(self) -> None:
+        if not self.settings.normalise_contrast:
+            np.copyto(self._current, self._small)
+            return
+        # quartiles of the still part of the picture: a walking figure does not shift them
+        cv2.bitwise_not(self._motion, dst=self._histogram_mask)
+        cv2.bitwise_and(self._histogram_mask, self._active, dst=self._histogram_mask)
+        mask = self._histogram_mask if cv2.countNonZero(self._histogram_mask) > self._active_pixels // 2 else None
+        histogram = cv2.calcHist([self._small], [0], mask, [256], [0, 256]).reshape(-1)
+        lower, median, upper = _quantiles(histogram, (0.25, 0.5, 0.75))
+        gain = NORMALISED_IQR / max(upper - lower, NORMALISED_IQR / self.settings.max_gain)
+        levels = (_LEVELS - median) * gain + NORMALISED_MEDIAN + 0.5
+        table = np.clip(levels, 0, 255).astype(np.uint8)
+        cv2.LUT(self._small, table, dst=self._current)
+
+    def _threshold(self) -> float:
+        noisy = self.settings.noise_factor * self._noise
+        return min(float(self.settings.max_threshold), max(float(self.settings.threshold), noisy))
+
+    def _compare(self, threshold: float) -> float:
+        """Mark the pixels that differ from the background; return the changed fraction of the watched area."""
+        cv2.absdiff(self._current, self._background_bytes, dst=self._delta)
+        cv2.threshold(self._delta, threshold, 255, cv2.THRESH_BINARY, dst=self._changed)
+        cv2.bitwise_and(self._changed, self._active, dst=self._changed)
+        return cv2.countNonZero(self._changed) / self._active_pixels
+
+    def _measure_noise(self) -> None:
+        histogram = cv2.calcHist([self._delta], [0], self._active, [256], [0, 256]).reshape(-1)
+        (median,) = _quantiles(histogram, (0.5,))
+        estimate = max(0.0, median) * MAD_TO_SIGMA
+        self._noise += NOISE_EMA * (estimate - self._noise)
+
+    def _find_motion(self) -> MotionResult:
+        if self.settings.dilation:
+            cv2.dilate(self._changed, None, dst=self._motion, iterations=self.settings.dilation)
+        else:
+            np.copyto(self._motion, self._changed)
+        contours, _ = cv2.findContours(self._motion, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        boxes: list[MotionBox] = []
+        moving_area = 0.0
+        scale_x, scale_y = self._scale
+        for contour in contours:
+            area = cv2.contourArea(contour)
+            if area < self._min_area or area == 0:
+                continue
+            moving_area += area
+            x, y, w, h = cv2.boundingRect(contour)
+            left, top = int(x * scale_x), int(y * scale_y)
+            right = min(self.width, math.ceil((x + w) * scale_x))
+            bottom = min(self.height, math.ceil((y + h) * scale_y))
+            boxes.append(MotionBox(left, top, right - left, bottom - top))
+        return MotionResult(tuple(boxes), min(1.0, moving_area / self._active_pixels))
+
+    def _learn(self) -> None:
+        cv2.bitwise_not(self._motion, dst=self._still)
+        cv2.accumulateWeighted(self._current, self._background, self.settings.alpha, mask=self._still)
+        if self.settings.motion_alpha:
+            cv2.accumulateWeighted(self._current, self._background, self.settings.motion_alpha, mask=self._motion)
+        cv2.convertScaleAbs(self._background, dst=self._background_bytes)
+
+    def _reset_background(self) -> None:
+        self._background[...] = self._current
+        np.copyto(self._background_bytes, self._current)
+        self._motion[...] = 0
+        self._has_background = True
+        self._averaged_frames = 1
+
+    def _calibration_step(self, changed_fraction: float) -> MotionResult:
+        """Rebuild the background: average the frames while the picture holds still, start over when it changes."""
+        self._calibration_frames += 1
+        if self._calibration_frames > 1:
+            if changed_fraction < self.settings.global_change / 2:
+                self._quiet_frames += 1
+                self._averaged_frames += 1
+                # a running mean of the still pixels; a figure walking by stays out of it
+                cv2.bitwise_not(self._changed, dst=self._still)
+                cv2.accumulateWeighted(self._current, self._background, 1 / self._averaged_frames, mask=self._still)
+                cv2.convertScaleAbs(self._background, dst=self._background_bytes)
+            else:
+                self._quiet_frames = 0
+                self._reset_background()
+        settled = self._quiet_frames >= self.settings.settle_frames
+        if settled or self._calibration_frames >= self.settings.max_calibration_frames:
+            self._calibrating = False
+        return MotionResult((), 0.0, calibrating=True)
+
+    def _follow_camera_shift(self, changed_fraction: float) -> float:
+        """If the whole picture moved, move the background with it; return the changed fraction after."""
+        height, width = self._current.shape
+        if self._window is None:
+            self._window = cv2.createHanningWindow((width, height), cv2.CV_32F)
+        self._current_float[...] = self._current
+        (dx, dy), response = cv2.phaseCorrelate(self._background, self._current_float, self._window)
+        shift = math.hypot(dx, dy)
+        if response < MIN_SHIFT_RESPONSE or shift < MIN_SHIFT or shift > self.settings.max_shift * width:
+            return changed_fraction
+        moved = cv2.warpAffine(
+            self._background,
+            np.array([[1, 0, dx], [0, 1, dy]], np.float32),
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        # the strips the camera has just brought into view: take them from the current picture
+        columns, rows = math.ceil(abs(dx)), math.ceil(abs(dy))
+        if columns:
+            strip = slice(0, columns) if dx > 0 else slice(width - columns, width)
+            moved[:, strip] = self._current_float[:, strip]
+        if rows:
+            strip = slice(0, rows) if dy > 0 else slice(height - rows, height)
+            moved[strip, :] = self._current_float[strip, :]
+        saved = self._background.copy()
+        self._background[...] = moved
+        cv2.convertScaleAbs(self._background, dst=self._background_bytes)
+        shifted_fraction = self._compare(self._threshold())
+        if shifted_fraction < changed_fraction / 2:
+            return shifted_fraction
+        self._background[...] = saved
+        cv2.convertScaleAbs(self._background, dst=self._background_bytes)
+        return self._compare(self._threshold())
+
+
+def luma_plane(frame: av.VideoFrame) -> NDArray[np.uint8]:
+    """The frame's Y plane as a height x width view of its buffer (padded rows skipped), or a grey copy."""
+    if frame.format.name in _PLANAR_LUMA_FORMATS:
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8, count=plane.line_size * frame.height)
+        return rows.reshape(frame.height, plane.line_size)[:, : frame.width]
+    gray: NDArray[np.uint8] = frame.to_ndarray(format="gray")
+    return gray
+
+
+def _active_area(
+    shape: tuple[int, int],
+    scale: tuple[float, float],
+    zones: Sequence[Polygon],
+    masks: Sequence[Polygon],
+) -> NDArray[np.uint8]:
+    """The watched pixels of the analysis picture: inside a zone (all if none), outside every mask."""
+    fraction_bits = 4  # fillPoly's sub-pixel precision: a 1080p corner lands within 1/16 analysis pixel
+    divisor = np.array(scale, np.float64) / (1 << fraction_bits)
+
+    def rasterise(polygons: Sequence[Polygon], kind: str) -> list[NDArray[np.int32]]:
+        points = []
+        for polygon in polygons:
+            corners = np.asarray(polygon, np.float64)
+            if corners.ndim != 2 or corners.shape[0] < 3 or corners.shape[1] != 2:
+                raise ValueError(f"a {kind} must be at least three (x, y) points, got {polygon!r}")
+            # pixel centres: the analysis pixel (0, 0) covers input pixels 0 .. scale
+            points.append(np.round((corners + 0.5) / divisor - (1 << (fraction_bits - 1))).astype(np.int32))
+        return points
+
+    active = np.zeros(shape, np.uint8)
+    if zones:
+        cv2.fillPoly(active, rasterise(zones, "zone"), 255, shift=fraction_bits)
+    else:
+        active[...] = 255
+    if masks:
+        cv2.fillPoly(active, rasterise(masks, "mask"), 0, shift=fraction_bits)
+    return active
+
+
+def _quantiles(histogram: NDArray[np.float32], fractions: Sequence[float]) -> list[float]:
+    """Quantiles of a 256-bin histogram of uint8 values, interpolated within a bin."""
+    cumulative = np.cumsum(histogram, dtype=np.float64)
+    total = cumulative[-1]
+    if total <= 0:
+        return [NORMALISED_MEDIAN for _ in fractions]
+    values = []
+    for fraction in fractions:
+        target = fraction * total
+        index = int(np.searchsorted(cumulative, target))
+        index = min(index, 255)
+        below = cumulative[index - 1] if index else 0.0
+        inside = max(float(histogram[index]), 1e-9)
+        values.append(index - 0.5 + (target - below) / inside)
+    return values
