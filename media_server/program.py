@@ -32,8 +32,7 @@ from media_server.codecs import (
     VideoEncoder,
 )
 from media_server.forwarding import TrackForwarder
-from media_server.frames import Compositor, TextRenderer, layout_name, tile_count
-from media_server.frames.audio import ActiveSpeaker, AudioMixer
+from media_server.frames import ActiveSpeaker, AudioMixer, Compositor, TextRenderer, layout_name, tile_count
 from media_server.rooms import AUTO_LAYOUT, Participant, ProgramState, Room
 from media_server.settings import ProgramSettings
 from media_server.stats import MediaStats
@@ -106,11 +105,15 @@ class ProgramSource:
         self.compositor = Compositor("speaker", settings.width, settings.height, text=text)
         if settings.clock:
             self.compositor.overlays.clock_zone = ZoneInfo(settings.time_zone)
+        # The threads use the compositor and the mixer; the event loop changes them under these locks.
+        self._picture_lock = threading.Lock()
+        self._sound_lock = threading.Lock()
         self.mixer = AudioMixer()
         self.speaker = ActiveSpeaker()
         self.active_speaker: str | None = None
         self.frames_composed = 0
         self.frames_late = 0
+        self.tick_errors = 0
         room.add_listener(self._on_room_event)
 
     # ------------------------------------------------------------------ viewers and consumers
@@ -188,8 +191,9 @@ class ProgramSource:
         self._encoders = encoders
         self._update_sources()
         overlays = self.compositor.overlays
-        overlays.caption = self.state.caption
-        overlays.recording = self.state.recording
+        with self._picture_lock:
+            overlays.caption = self.state.caption
+            overlays.recording = self.state.recording
         if not self.running:
             self._start()
 
@@ -215,7 +219,8 @@ class ProgramSource:
         shown = self._shown()
         layout = self.state.layout if self.state.layout != AUTO else auto_layout(len(shown))
         if layout != self.compositor.layout:
-            self.compositor.set_layout(layout)
+            with self._picture_lock:
+                self.compositor.set_layout(layout)
         shown = shown[: tile_count(layout)]
         video_wanted = {p.id: p for p in shown if "video" in p.publications and not p.video_muted}
         audio_wanted = {p.id: p for p in self.room.participants.values() if "audio" in p.publications}
@@ -241,8 +246,9 @@ class ProgramSource:
                 audio_decoder = AudioDecoder(f"{self.room.id}/{pid}")
                 self._audio_decoders = {**self._audio_decoders, pid: audio_decoder}
                 self._listen("audio", pid, participant.publications["audio"].forwarder, audio_decoder.feed)
-        for participant in self.room.participants.values():
-            self.mixer.set_muted(participant.id, participant.audio_muted)
+        with self._sound_lock:
+            for participant in self.room.participants.values():
+                self.mixer.set_muted(participant.id, participant.audio_muted)
         self._tiles = [_Tile(p.id, p.name, self._video_decoders.get(p.id)) for p in shown]
 
     def _listen(
@@ -262,7 +268,9 @@ class ProgramSource:
                 self._closing.append(decoder)
         else:
             self._audio_decoders = {k: v for k, v in self._audio_decoders.items() if k != pid}
-            self.speaker.remove(pid)
+            with self._sound_lock:
+                self.speaker.remove(pid)
+                self.mixer.remove(pid)
 
     def _detach_all(self) -> None:
         for kind, pid in list(self._listeners):
@@ -315,20 +323,28 @@ class ProgramSource:
             if now - next_tick > 2 * period:  # fell behind (the machine is busy): skip, do not burst
                 self.frames_late += int((now - next_tick) / period)
                 next_tick = now + period
-            tiles = self._tiles
-            if self.active_speaker is not None and self.compositor.layout in MAIN_TILE_LAYOUTS and not self.state.shown:
-                tiles = sorted(tiles, key=lambda tile: tile.participant_id != self.active_speaker)
+            try:
+                self._video_tick(int((now - started) * VIDEO_CLOCK))
+            except Exception:  # a failed frame must not end the program; the next one may succeed
+                self.tick_errors += 1
+                if self.tick_errors == 1 or self.tick_errors % 1000 == 0:
+                    logger.exception("%s: program video frame failed (%d so far)", self.room.id, self.tick_errors)
+
+    def _video_tick(self, timestamp: int) -> None:
+        tiles = self._tiles
+        speaker = self.active_speaker
+        with self._picture_lock:
+            if speaker is not None and self.compositor.layout in MAIN_TILE_LAYOUTS and self.state.shown is None:
+                tiles = sorted(tiles, key=lambda tile: tile.participant_id != speaker)
             picture = self.compositor.compose(
                 [tile.decoder.latest if tile.decoder is not None else None for tile in tiles],
                 [tile.label for tile in tiles],
             )
-            self.frames_composed += 1
-            timestamp = int((now - started) * VIDEO_CLOCK)
-            for name, encoder in list(self._encoders.items()):
-                data, keyframe = encoder.encode(picture)
-                if data:
-                    self._push(self.video_forwarders[name], EncodedFrame(data, timestamp, keyframe))
-            del picture  # so the compositor may reuse the frame
+        self.frames_composed += 1
+        for name, encoder in self._encoders.items():
+            data, keyframe = encoder.encode(picture)
+            if data:
+                self._push(self.video_forwarders[name], EncodedFrame(data, timestamp, keyframe))
 
     def _audio_loop(self) -> None:
         encoder = AudioEncoder(self.settings.audio_bitrate)
@@ -339,13 +355,22 @@ class ProgramSource:
             next_tick += period
             if time.monotonic() - next_tick > 5 * period:
                 next_tick = time.monotonic() + period
-            decoders = dict(self._audio_decoders)
-            mixed = self.mixer.mix_frames({pid: decoder.pull() for pid, decoder in decoders.items()}, samples)
+            try:
+                self._audio_tick(encoder, samples)
+            except Exception:  # as above: one bad packet must not silence the room
+                self.tick_errors += 1
+                if self.tick_errors == 1 or self.tick_errors % 1000 == 0:
+                    logger.exception("%s: program audio frame failed (%d so far)", self.room.id, self.tick_errors)
             samples += AUDIO_FRAME
+
+    def _audio_tick(self, encoder: AudioEncoder, samples: int) -> None:
+        pulled = {pid: decoder.pull() for pid, decoder in self._audio_decoders.items()}
+        with self._sound_lock:
+            mixed = self.mixer.mix_frames(pulled, samples)
             self.active_speaker = self.speaker.update(self.mixer.levels(), int(time.monotonic() * 1000))
-            if self.audio_forwarder.tracks:
-                for data in encoder.encode(mixed):
-                    self._push(self.audio_forwarder, EncodedFrame(data, samples, True))
+        if self.audio_forwarder.tracks:
+            for data in encoder.encode(mixed):
+                self._push(self.audio_forwarder, EncodedFrame(data, samples, True))
 
     # ------------------------------------------------------------------ life
 

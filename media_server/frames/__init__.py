@@ -4,6 +4,7 @@ Everything works on yuv420p planes (numpy views of PyAV frames) and int16 audio,
 doing the pixel work: no per-pixel Python and no RGB round trip.
 """
 
+from media_server.frames.audio import SILENCE_DBOV, ActiveSpeaker, AudioMixer
 from media_server.frames.compositor import Compositor, Overlays
 from media_server.frames.layouts import LAYOUTS, Rect, layout_name, tile_count, tile_rects
 from media_server.frames.masks import MaskRegion, PrivacyMask
@@ -12,6 +13,9 @@ from media_server.frames.text import FontNotFound, LabelStyle, TextRenderer, fin
 
 __all__ = [
     "LAYOUTS",
+    "SILENCE_DBOV",
+    "ActiveSpeaker",
+    "AudioMixer",
     "Compositor",
     "FontNotFound",
     "LabelStyle",

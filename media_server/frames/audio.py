@@ -5,7 +5,7 @@
 wrapping around. Every source is first copied into its own row of a preallocated int32 stack; one
 `np.add.reduce` over the stack gives the sum, the row of one participant gives their mix-minus (the
 sum minus their own voice, clipped afterwards, for the sound returned to a linked conference), and
-one einsum over the stack gives every source's level.
+one batched dot product over the stack gives every source's level.
 
 `ActiveSpeaker` turns those levels into "who is speaking": a new speaker takes over only after being
 clearly louder than the current one for a while, so a cough does not flip the layout.
@@ -370,8 +370,8 @@ class ActiveSpeaker:
         self._hold_ms = hold_ms
         self._min_speech_ms = min_speech_ms
         self._smoothing_ms = smoothing_ms
-        # Quieter than this is all the same silence; a -127 floor would make the smoothed level of
-        # someone starting to speak crawl up for hundreds of ms.
+        # Quieter than this is all the same silence, so the time it takes to cross the threshold does
+        # not depend on whether the pause before was digital silence (-127) or room noise (-60).
         self._floor_db = threshold_db - 30.0
         self._talkers: dict[str, _Talker] = {}
         self._current: str | None = None

@@ -141,6 +141,7 @@ class Compositor:
     def _new_slot(self) -> _Slot:
         frame = new_frame(self.width, self.height)
         slot = _Slot(frame, (plane_view(frame, 0), plane_view(frame, 1), plane_view(frame, 2)))
+        del frame  # the count below must see only the slot's own references
         slot.baseline_refs = sys.getrefcount(slot.frame)
         return slot
 

@@ -30,7 +30,9 @@ class MaskRegion:
 
     @classmethod
     def rectangle(cls, x: int, y: int, width: int, height: int, style: MaskStyle = "black") -> MaskRegion:
-        return cls(((x, y), (x + width, y), (x + width, y + height), (x, y + height)), style)
+        # Polygons include their edges: the last pixel inside is x + width - 1.
+        right, bottom = x + width - 1, y + height - 1
+        return cls(((x, y), (right, y), (right, bottom), (x, bottom)), style)
 
     def __post_init__(self) -> None:
         if len(self.points) < 3:

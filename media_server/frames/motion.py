@@ -40,8 +40,11 @@ NORMALISED_MEDIAN = 128.0
 NORMALISED_IQR = 64.0  # the interquartile range every frame is scaled to
 NOISE_EMA = 0.1  # weight of each frame's noise estimate
 MAD_TO_SIGMA = 1 / 0.6745  # median of |N(0, s)| is 0.6745 s
-MIN_SHIFT = 0.5  # analysis pixels: a smaller phase-correlation shift is noise
+MIN_SHIFT = 0.25  # analysis pixels; a still camera measures below 0.1
 MIN_SHIFT_RESPONSE = 0.05  # phase correlation peak below this: no clear shift
+ILLUMINATION_TILES = (8, 6)  # columns, rows of the grid the brightness field is measured on
+MIN_STILL_IN_TILE = 0.25  # a tile with less of its area still gets no brightness estimate
+MIN_EXPLAINED = 0.5  # the brightness field is taken when it removes at least half of the changed pixels
 _LEVELS = np.arange(256, dtype=np.float32)
 _PLANAR_LUMA_FORMATS = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray", "gray8"}
@@ -77,9 +80,9 @@ class MotionSettings:
     alpha: float = 0.02  # background learning rate where nothing moves
     motion_alpha: float = 0.002  # learning rate where something moves: a parked bag fades in within ~40 s at 10 fps
     normalise_contrast: bool = True  # scale each frame's median and quartiles to fixed levels
+    compensate_illumination: bool = True  # take out a smooth brightness field (IR hot spot, one bank of lights)
     max_gain: float = 4.0  # most contrast normalisation may amplify a flat, dark picture (and its noise)
     shift_check: float = 0.04  # changed fraction of the picture above which a camera shift is looked for
-    max_shift: float = 0.25  # largest shift followed without recalibrating, as a fraction of the width
     global_change: float = 0.25  # changed fraction of the picture that means a global change: recalibrate
     settle_frames: int = 2  # quiet frames that end a recalibration
     max_calibration_frames: int = 30  # a recalibration ends after this many frames even if the picture keeps changing
@@ -97,7 +100,6 @@ class MotionSettings:
             "max_gain must be at least 1": self.max_gain >= 1,
             "shift_check must be 0 to global_change": 0 < self.shift_check <= self.global_change,
             "global_change must be 0 to 1": 0 < self.global_change <= 1,
-            "max_shift must be 0 to 1": 0 <= self.max_shift <= 1,
             "settle_frames and max_calibration_frames must be positive": (
                 self.settle_frames >= 1 and self.max_calibration_frames >= 1
             ),
@@ -136,13 +138,22 @@ class MotionDetector:
         self._small = np.empty(shape, np.uint8)
         self._current = np.empty(shape, np.uint8)
         self._current_float = np.empty(shape, np.float32)
+        # the brightness field's tiles cover the picture but for a remainder of rows and columns
+        self._tiled = (small_height // ILLUMINATION_TILES[1] * ILLUMINATION_TILES[1],
+                       small_width // ILLUMINATION_TILES[0] * ILLUMINATION_TILES[0])
         self._background = np.zeros(shape, np.float32)
         self._background_bytes = np.zeros(shape, np.uint8)
         self._delta = np.empty(shape, np.uint8)
-        self._changed = np.empty(shape, np.uint8)
+        self._changed = np.zeros(shape, np.uint8)
         self._motion = np.zeros(shape, np.uint8)
-        self._still = np.empty(shape, np.uint8)
-        self._histogram_mask = np.empty(shape, np.uint8)
+        self._still = np.empty(shape, np.uint8)  # watched and not moving in the last frame
+        self._not_changed = np.empty(shape, np.uint8)
+        # illumination compensation works on a candidate frame; the buffers swap when it is taken
+        self._candidate = np.empty(shape, np.uint8)
+        self._candidate_delta = np.empty(shape, np.uint8)
+        self._candidate_changed = np.empty(shape, np.uint8)
+        self._difference = np.empty(shape, np.float32)
+        self._field = np.empty(shape, np.float32)
         self._active = _active_area(shape, self._scale, zones, masks)
         self._active_pixels = cv2.countNonZero(self._active)
         if self._active_pixels == 0:
@@ -181,16 +192,17 @@ class MotionDetector:
                 f"expected a {self.height}x{self.width} uint8 luma plane, got {luma.shape} {luma.dtype}"
             )
         self._downscale(luma)
+        cv2.bitwise_not(self._motion, dst=self._still)
+        cv2.bitwise_and(self._still, self._active, dst=self._still)
         self._normalise()
         if not self._has_background:
             self._reset_background()
             return self._calibration_step(changed_fraction=0.0)
-        changed_fraction = self._compare(self._threshold())
+        threshold = self._threshold()
+        changed_fraction = self._compare(self._current, threshold, self._delta, self._changed)
         if self._calibrating:
             return self._calibration_step(changed_fraction)
-        if changed_fraction >= self.settings.shift_check:
-            changed_fraction = self._follow_camera_shift(changed_fraction)
-        if changed_fraction >= self.settings.global_change:
+        if self._global_change(changed_fraction, threshold):
             self.recalibrate()
             self._reset_background()
             return self._calibration_step(changed_fraction=0.0)
@@ -213,9 +225,7 @@ class MotionDetector:
             np.copyto(self._current, self._small)
             return
         # quartiles of the still part of the picture: a walking figure does not shift them
-        cv2.bitwise_not(self._motion, dst=self._histogram_mask)
-        cv2.bitwise_and(self._histogram_mask, self._active, dst=self._histogram_mask)
-        mask = self._histogram_mask if cv2.countNonZero(self._histogram_mask) > self._active_pixels // 2 else None
+        mask = self._still if cv2.countNonZero(self._still) > self._active_pixels // 2 else self._active
         histogram = cv2.calcHist([self._small], [0], mask, [256], [0, 256]).reshape(-1)
         lower, median, upper = _quantiles(histogram, (0.25, 0.5, 0.75))
         gain = NORMALISED_IQR / max(upper - lower, NORMALISED_IQR / self.settings.max_gain)
@@ -227,12 +237,55 @@ class MotionDetector:
         noisy = self.settings.noise_factor * self._noise
         return min(float(self.settings.max_threshold), max(float(self.settings.threshold), noisy))
 
-    def _compare(self, threshold: float) -> float:
+    def _compare(
+        self, current: NDArray[np.uint8], threshold: float, delta: NDArray[np.uint8], changed: NDArray[np.uint8]
+    ) -> float:
         """Mark the pixels that differ from the background; return the changed fraction of the watched area."""
-        cv2.absdiff(self._current, self._background_bytes, dst=self._delta)
-        cv2.threshold(self._delta, threshold, 255, cv2.THRESH_BINARY, dst=self._changed)
-        cv2.bitwise_and(self._changed, self._active, dst=self._changed)
-        return cv2.countNonZero(self._changed) / self._active_pixels
+        cv2.absdiff(current, self._background_bytes, dst=delta)
+        cv2.threshold(delta, threshold, 255, cv2.THRESH_BINARY, dst=changed)
+        cv2.bitwise_and(changed, self._active, dst=changed)
+        return cv2.countNonZero(changed) / self._active_pixels
+
+    def _compensate_illumination(self, changed_fraction: float, threshold: float) -> float | None:
+        """Take out a smooth brightness field if it explains most of the change; None if it does not.
+
+        The field is each tile's mean difference to the background over the pixels that did not move in the
+        last frame, interpolated. An IR illuminator's hot spot, one bank of lights or the first frame of an
+        exposure change make such a field; a figure walking in does not, and its field is refused.
+        """
+        self._difference.fill(0)
+        cv2.subtract(self._current, self._background, dst=self._difference, mask=self._still, dtype=cv2.CV_32F)
+        rows, columns = self._tiled
+        sums = cv2.resize(self._difference[:rows, :columns], ILLUMINATION_TILES, interpolation=cv2.INTER_AREA)
+        counts = cv2.resize(self._still[:rows, :columns], ILLUMINATION_TILES, interpolation=cv2.INTER_AREA)
+        counts = counts.astype(np.float32) / 255
+        offsets = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > MIN_STILL_IN_TILE)
+        cv2.resize(offsets, self._small_size, dst=self._field, interpolation=cv2.INTER_LINEAR)
+        cv2.subtract(self._current, self._field, dst=self._candidate, dtype=cv2.CV_8U)
+        compensated = self._compare(self._candidate, threshold, self._candidate_delta, self._candidate_changed)
+        if compensated > changed_fraction * MIN_EXPLAINED:
+            return None
+        self._current, self._candidate = self._candidate, self._current
+        self._delta, self._candidate_delta = self._candidate_delta, self._delta
+        self._changed, self._candidate_changed = self._candidate_changed, self._changed
+        return compensated
+
+    def _global_change(self, changed_fraction: float, threshold: float) -> bool:
+        """Whether the light or the camera changed, rather than something in the picture moving.
+
+        A change of a quarter of the picture is global. A smaller change that is also wide enough to be
+        more than one figure is global when a brightness field or a camera shift explains it; a small
+        change that a brightness field explains (the first frame of an IR switch) is taken out here.
+        """
+        if changed_fraction >= self.settings.global_change:
+            return True
+        if changed_fraction == 0:
+            return False
+        explained = self.settings.compensate_illumination and min(self._tiled) > 0
+        compensated = self._compensate_illumination(changed_fraction, threshold) if explained else None
+        if changed_fraction < self.settings.shift_check:
+            return False
+        return compensated is not None or self._camera_moved()
 
     def _measure_noise(self) -> None:
         histogram = cv2.calcHist([self._delta], [0], self._active, [256], [0, 256]).reshape(-1)
@@ -262,8 +315,8 @@ class MotionDetector:
         return MotionResult(tuple(boxes), min(1.0, moving_area / self._active_pixels))
 
     def _learn(self) -> None:
-        cv2.bitwise_not(self._motion, dst=self._still)
-        cv2.accumulateWeighted(self._current, self._background, self.settings.alpha, mask=self._still)
+        cv2.bitwise_not(self._motion, dst=self._not_changed)
+        cv2.accumulateWeighted(self._current, self._background, self.settings.alpha, mask=self._not_changed)
         if self.settings.motion_alpha:
             cv2.accumulateWeighted(self._current, self._background, self.settings.motion_alpha, mask=self._motion)
         cv2.convertScaleAbs(self._background, dst=self._background_bytes)
@@ -282,9 +335,11 @@ class MotionDetector:
             if changed_fraction < self.settings.global_change / 2:
                 self._quiet_frames += 1
                 self._averaged_frames += 1
-                # a running mean of the still pixels; a figure walking by stays out of it
-                cv2.bitwise_not(self._changed, dst=self._still)
-                cv2.accumulateWeighted(self._current, self._background, 1 / self._averaged_frames, mask=self._still)
+                # a running mean of the unchanged pixels; a figure walking by stays out of it
+                cv2.bitwise_not(self._changed, dst=self._not_changed)
+                cv2.accumulateWeighted(
+                    self._current, self._background, 1 / self._averaged_frames, mask=self._not_changed
+                )
                 cv2.convertScaleAbs(self._background, dst=self._background_bytes)
             else:
                 self._quiet_frames = 0
@@ -294,40 +349,14 @@ class MotionDetector:
             self._calibrating = False
         return MotionResult((), 0.0, calibrating=True)
 
-    def _follow_camera_shift(self, changed_fraction: float) -> float:
-        """If the whole picture moved, move the background with it; return the changed fraction after."""
+    def _camera_moved(self) -> bool:
+        """Whether the picture as a whole has shifted against the background (phase correlation)."""
         height, width = self._current.shape
         if self._window is None:
             self._window = cv2.createHanningWindow((width, height), cv2.CV_32F)
         self._current_float[...] = self._current
         (dx, dy), response = cv2.phaseCorrelate(self._background, self._current_float, self._window)
-        shift = math.hypot(dx, dy)
-        if response < MIN_SHIFT_RESPONSE or shift < MIN_SHIFT or shift > self.settings.max_shift * width:
-            return changed_fraction
-        moved = cv2.warpAffine(
-            self._background,
-            np.array([[1, 0, dx], [0, 1, dy]], np.float32),
-            (width, height),
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        # the strips the camera has just brought into view: take them from the current picture
-        columns, rows = math.ceil(abs(dx)), math.ceil(abs(dy))
-        if columns:
-            strip = slice(0, columns) if dx > 0 else slice(width - columns, width)
-            moved[:, strip] = self._current_float[:, strip]
-        if rows:
-            strip = slice(0, rows) if dy > 0 else slice(height - rows, height)
-            moved[strip, :] = self._current_float[strip, :]
-        saved = self._background.copy()
-        self._background[...] = moved
-        cv2.convertScaleAbs(self._background, dst=self._background_bytes)
-        shifted_fraction = self._compare(self._threshold())
-        if shifted_fraction < changed_fraction / 2:
-            return shifted_fraction
-        self._background[...] = saved
-        cv2.convertScaleAbs(self._background, dst=self._background_bytes)
-        return self._compare(self._threshold())
+        return response >= MIN_SHIFT_RESPONSE and math.hypot(dx, dy) >= MIN_SHIFT
 
 
 def luma_plane(frame: av.VideoFrame) -> NDArray[np.uint8]:
@@ -373,15 +402,12 @@ def _active_area(
 def _quantiles(histogram: NDArray[np.float32], fractions: Sequence[float]) -> list[float]:
     """Quantiles of a 256-bin histogram of uint8 values, interpolated within a bin."""
     cumulative = np.cumsum(histogram, dtype=np.float64)
-    total = cumulative[-1]
+    total = float(cumulative[-1])
     if total <= 0:
         return [NORMALISED_MEDIAN for _ in fractions]
-    values = []
-    for fraction in fractions:
-        target = fraction * total
-        index = int(np.searchsorted(cumulative, target))
-        index = min(index, 255)
-        below = cumulative[index - 1] if index else 0.0
-        inside = max(float(histogram[index]), 1e-9)
-        values.append(index - 0.5 + (target - below) / inside)
+    targets = np.asarray(fractions, np.float64) * total
+    index = np.minimum(np.searchsorted(cumulative, targets), 255)
+    below = np.where(index > 0, cumulative[index - 1], 0.0)
+    inside = np.maximum(histogram[index], 1e-9)
+    values: list[float] = (index - 0.5 + (targets - below) / inside).tolist()
     return values

@@ -26,6 +26,8 @@ ROUTES = [
     ("DELETE", "/api/rooms/{room_id}", OPENERS),
     ("POST", "/api/rooms/{room_id}/tokens", OPENERS),
     ("POST", "/api/rooms/{room_id}/join", MEMBERS),
+    ("GET", "/api/rooms/{room_id}/program", READERS),
+    ("PUT", "/api/rooms/{room_id}/program", OPENERS),
     ("GET", "/api/users", {"admin"}),
     ("POST", "/api/users", {"admin"}),
     ("POST", "/api/users/{username}/disable", {"admin"}),
@@ -34,6 +36,7 @@ ROUTES = [
 BODIES = {
     ("POST", "/api/rooms"): {"id": "matrix"},
     ("POST", "/api/rooms/{room_id}/tokens"): {"role": "petitioner", "name": "来访人"},
+    ("PUT", "/api/rooms/{room_id}/program"): {"layout": "2x2"},
     ("POST", "/api/users"): {"username": "newbie", "password": "long-enough-1", "role": "staff"},
 }
 PUBLIC = {"/api/auth/login"}
@@ -174,7 +177,7 @@ async def test_socket_messages_are_checked(hall):
     hall.services.media.open_room("r3", opened_by="test")
     async with websockets.connect(f"{base}/ws/rooms/r3?token={hall.token('r3', 'observer', '观察员')}") as socket:
         welcome = json.loads(await socket.recv())
-        assert welcome["permissions"] == {"publish": False, "open": False}
+        assert welcome["permissions"] == {"publish": False, "open": False, "direct": False}
         publisher = Publisher()
         try:
             await socket.send(json.dumps({"type": "publish", "sdp": await publisher.offer(), "request_id": 1}))

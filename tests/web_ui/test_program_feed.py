@@ -1,0 +1,156 @@
+"""The room's program over the public contract: WHIP publishers in, one WHEP program viewer out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+import websockets
+from hall_tools import running_hall
+from media_tools import HEIGHT, WIDTH, Publisher, Subscriber, luma, read_scaled_stamp
+from test_whip_whep import whep, whip
+
+from media_server.frames import tile_rects
+from media_server.frames.layouts import fit
+
+ROOM = "hall-p"
+SIZE = (640, 360)
+SITES = ["县信访局", "乡镇一", "乡镇二", "市局"]
+
+
+def quadrant_counters(subscriber: Subscriber, frame_index: int = -1) -> list[int]:
+    y = luma(subscriber.frames[frame_index])
+    counters = []
+    for tile in tile_rects("2x2", *SIZE):
+        picture = fit(WIDTH, HEIGHT, tile)
+        counters.append(read_scaled_stamp(y, picture.x, picture.y, picture.width / WIDTH))
+    return counters
+
+
+def speaker_counter(subscriber: Subscriber) -> int:
+    picture = fit(WIDTH, HEIGHT, tile_rects("speaker", *SIZE)[0])
+    return read_scaled_stamp(luma(subscriber.frames[-1]), picture.x, picture.y, picture.width / WIDTH)
+
+
+async def wait_for(predicate, timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+async def test_four_publishers_one_program_viewer_and_a_layout_change(tmp_path):
+    # No clock in the corner: it would sit on the top right tile's stamp. Labels sit at the bottom.
+    program = {"width": SIZE[0], "height": SIZE[1], "clock": False}
+    async with running_hall(tmp_path, media={"program": program}) as hall:
+        hall.services.media.open_room(ROOM, opened_by="王局长")
+        publishers, participant_ids = [], []
+        for index, site in enumerate(SITES):
+            publisher = Publisher(start=1000 * (index + 1), fps=15)
+            response = await whip(hall, publisher, ROOM, hall.token(ROOM, "staff", site))
+            assert response.status_code == 201, response.text
+            await publisher.accept(response.text)
+            publishers.append(publisher)
+            participant_ids.append(response.headers["x-participant-id"])
+        viewer = Subscriber()
+        viewer.keep_frames = 100_000
+        try:
+            response = await whep(hall, viewer, ROOM, hall.token(ROOM, "observer", "大屏"), None)
+            assert response.status_code == 201, response.text
+            assert response.headers["location"].startswith(f"/whep/{ROOM}/")
+            await viewer.accept(response.text)
+
+            # Each quadrant shows its own publisher: the counter read back after scaling is that publisher's.
+            def all_quadrants_live() -> bool:
+                return bool(viewer.frames) and [c // 1000 for c in quadrant_counters(viewer)] == [1, 2, 3, 4]
+
+            await wait_for(all_quadrants_live, what="four publishers in four quadrants")
+            first = quadrant_counters(viewer)
+            first_frame = len(viewer.frames)
+            await wait_for(lambda: len(viewer.frames) >= first_frame + 50, what="50 more program frames")
+            later = quadrant_counters(viewer)
+            for index, (before, after) in enumerate(zip(first, later, strict=True)):
+                assert after // 1000 == index + 1
+                assert after > before, f"quadrant {index} kept moving"
+                assert after - 1000 * (index + 1) <= publishers[index].video.count
+
+            # 25 frames a second on the program's own timeline (RTP timestamps at 90 kHz).
+            window = viewer.frames[first_frame:]
+            seconds = (window[-1].pts - window[0].pts) * window[0].time_base
+            assert 23.5 <= (len(window) - 1) / float(seconds) <= 26.5
+            assert viewer.audio_frames > 50 and viewer.audio_peak > 2000  # the mixed tones
+
+            leader = await hall.bearer("boss", "leader")
+            info = await hall.client.get(f"/api/rooms/{ROOM}/program", headers=leader)
+            assert info.json()["layout_in_use"] == "2x2" and info.json()["viewers"] == 2
+
+            # The leader puts one site on the whole picture: the decoded picture changes to it.
+            directed = await hall.client.put(
+                f"/api/rooms/{ROOM}/program", json={"layout": "speaker", "shown": [participant_ids[2]]}, headers=leader
+            )
+            assert directed.status_code == 200, directed.text
+            assert directed.json()["layout"] == "speaker" and directed.json()["shown"] == [participant_ids[2]]
+            await wait_for(lambda: speaker_counter(viewer) // 1000 == 3, what="site 3 on the whole picture")
+
+            # Back to everyone, automatically laid out.
+            await hall.client.put(f"/api/rooms/{ROOM}/program", json={"layout": "auto", "shown": None}, headers=leader)
+            await wait_for(all_quadrants_live, what="the 2x2 picture again")
+        finally:
+            await viewer.close()
+            for publisher in publishers:
+                await publisher.close()
+
+
+async def test_directing_the_program_is_checked(hall):
+    hall.services.media.open_room("r3", opened_by="王局长")
+    url = "/api/rooms/r3/program"
+    observer = await hall.bearer("watcher", "observer")
+    security = await hall.bearer("guard", "security")
+    staff = await hall.bearer("clerk", "staff")
+    before = (await hall.client.get(url, headers=observer)).json()
+    assert before["layout"] == "auto" and before["running"] is False
+
+    assert (await hall.client.put(url, json={"layout": "2x2"}, headers=observer)).status_code == 403
+    assert (await hall.client.put(url, json={"layout": "2x2"}, headers=security)).status_code == 403
+    unknown = await hall.client.put(url, json={"layout": "5x5"}, headers=staff)
+    assert unknown.status_code == 422 and unknown.json()["error"] == "invalid_program"
+    assert "5x5" in unknown.json()["message"]
+    absent = await hall.client.put(url, json={"shown": ["PA_nobody"]}, headers=staff)
+    assert absent.status_code == 404 and absent.json()["error"] == "participant_not_found"
+    too_long = await hall.client.put(url, json={"caption": "长" * 49}, headers=staff)
+    assert too_long.status_code == 422
+    assert (await hall.client.get(url, headers=observer)).json() == before  # nothing changed
+
+    ok = await hall.client.put(url, json={"layout": "1+5", "caption": "信访件 2026-0815"}, headers=staff)
+    assert ok.status_code == 200
+    assert ok.json()["layout"] == "1+5" and ok.json()["caption"] == "信访件 2026-0815"
+    audit = (await hall.client.get("/api/audit", headers=await hall.bearer("root", "admin"))).json()
+    assert any(entry["action"] == "program_directed" and entry["actor"] == "clerk" for entry in audit)
+
+
+async def test_directing_over_the_socket_tells_everyone(hall):
+    base = hall.base_url.replace("http", "ws")
+    leader_url = f"{base}/ws/rooms/r4?token={hall.token('r4', 'leader', '王局长')}"
+    async with websockets.connect(leader_url) as leader:
+        assert json.loads(await leader.recv())["type"] == "welcome"
+        petitioner_url = f"{base}/ws/rooms/r4?token={hall.token('r4', 'petitioner', '张三')}"
+        async with websockets.connect(petitioner_url) as petitioner:
+            welcome = json.loads(await petitioner.recv())
+            assert welcome["permissions"]["direct"] is False
+            await petitioner.send(json.dumps({"type": "program", "layout": "speaker", "request_id": 1}))
+            refused = json.loads(await petitioner.recv())
+            assert refused["type"] == "error" and refused["code"] == "forbidden" and refused["request_id"] == 1
+
+            await leader.send(json.dumps({"type": "program", "layout": "side_by_side", "caption": "接访"}))
+            for socket in (leader, petitioner):
+                while (event := json.loads(await socket.recv()))["type"] != "program_updated":
+                    pass
+                assert event["program"]["layout"] == "side_by_side" and event["program"]["caption"] == "接访"
+            await leader.send(json.dumps({"type": "program", "layout": "7x7", "request_id": 2}))
+            while (reply := json.loads(await leader.recv()))["type"] != "error":
+                pass
+            assert reply["code"] == "invalid_program" and reply["request_id"] == 2
