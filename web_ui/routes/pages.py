@@ -32,3 +32,9 @@ async def index(services: ServicesDep) -> HTMLResponse:
 async def room_page(room_id: Annotated[str, PathParam(pattern=ROOM_ID)], services: ServicesDep) -> HTMLResponse:
     # The join token travels in the URL fragment (#token=...), so it never reaches the server.
     return HTMLResponse(page("room.html", services.settings.server.default_language))
+
+
+@router.get("/rooms/{room_id}/program")
+async def program_page(room_id: Annotated[str, PathParam(pattern=ROOM_ID)], services: ServicesDep) -> HTMLResponse:
+    # The hall's big screen: the room's program over WHEP. The token travels in the fragment here too.
+    return HTMLResponse(page("program.html", services.settings.server.default_language))

@@ -6,8 +6,9 @@ Connecting joins the room. The client then sends, each with an optional `request
                                                              "session_id"}
   {"type": "end_session", "session_id"}                  -> {"type": "session_ended", "session_id"}
   {"type": "mute", "audio": bool?, "video": bool?}       -> a participant_updated event to everyone
-  {"type": "program", "layout"?, "shown"?, "caption"?}   -> a program_updated event to everyone (leader,
-                                                            staff and admin only; see PUT /api/rooms/{id}/program)
+  {"type": "program", "layout"?, "shown"?, "caption"?}   -> {"type": "program_directed", "program"}, and a
+                                                            program_updated event to everyone (leader, staff
+                                                            and admin only; see PUT /api/rooms/{id}/program)
   {"type": "ping"}                                       -> {"type": "pong"}
   {"type": "leave"}                                      -> the socket closes
 The server pushes room events (participant_joined, participant_left, participant_updated, track_published,
@@ -242,7 +243,7 @@ class RoomConnection:
         except ValidationError as exc:
             raise BadRequest(f"invalid program direction: {exc.errors()[0]['msg']}") from None
         changes = direction.model_dump(include=direction.model_fields_set)
-        self.services.media.direct_program(
+        info = self.services.media.direct_program(
             self.participant.room.id,
             layout=changes.get("layout"),
             shown=changes.get("shown", UNSET),
@@ -256,7 +257,7 @@ class RoomConnection:
             client=self.websocket.client.host if self.websocket.client else None,
             detail=changes,
         )
-        return None
+        return {"type": "program_directed", "program": info}
 
 
 def _text(message: dict[str, Any], key: str) -> str:

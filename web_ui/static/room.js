@@ -143,6 +143,7 @@ async function enter() {
     if (participant.publications.length) subscribe(participant.id);
   }
   updateAlone();
+  showDirection(welcome.permissions.direct);
   if (welcome.permissions.publish && state.localStream) await publish();
   else setControlsEnabled(false);
   return "ok";
@@ -171,6 +172,7 @@ function listen(socket) {
   socket.addEventListener("track_unpublished", ({ detail }) => {
     if (detail.participant.id !== state.me?.id) closeSubscription(detail.participant.id);
   });
+  socket.addEventListener("program_updated", ({ detail }) => showProgram(detail.program));
   socket.addEventListener("room_closed", () => {
     state.leaving = true;
     teardown();
@@ -387,6 +389,35 @@ function toggleMute(kind) {
   state.socket?.send({ type: "mute", [kind]: muted });
 }
 
+// ------------------------------------------------------------------------------------------ directing
+
+function showDirection(allowed) {
+  $("#direct").hidden = !allowed;
+  if (!allowed) return;
+  // The program page opens in its own tab; the token rides in the fragment, never sent to the server.
+  $("#program-open").href = `/rooms/${encodeURIComponent(roomId)}/program#token=${encodeURIComponent(state.token)}`;
+}
+
+function showProgram(program) {
+  if (!program) return;
+  $("#program-layout").value = program.layout;
+  if (document.activeElement !== $("#program-caption")) $("#program-caption").value = program.caption || "";
+}
+
+async function direct(event) {
+  event.preventDefault();
+  try {
+    const reply = await state.socket.request({
+      type: "program",
+      layout: $("#program-layout").value,
+      caption: $("#program-caption").value.trim() || null,
+    });
+    showProgram(reply.program);
+  } catch (error) {
+    setStatus(errorText(error.code, error.message), true);
+  }
+}
+
 function leave() {
   state.leaving = true;
   teardown();
@@ -421,6 +452,7 @@ async function main() {
   $("#toggle-mic").addEventListener("click", () => toggleMute("audio"));
   $("#toggle-camera").addEventListener("click", () => toggleMute("video"));
   $("#leave").addEventListener("click", leave);
+  $("#direct").addEventListener("submit", direct);
   $("#join").addEventListener("click", async () => {
     $("#join").disabled = true;
     const outcome = await enter();
