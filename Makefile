@@ -3,15 +3,17 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk ffmpeg postgresql
+DEBIAN_TEST_PACKAGES := chromium fonts-noto-cjk fontconfig ffmpeg postgresql
+# The program feed draws names and the clock in Chinese: it needs a CJK font found through fontconfig.
+DEBIAN_PACKAGES := fonts-noto-cjk fontconfig
 PYTEST_ARGS ?=
 
-.PHONY: demo test serve install install-test debian-test-packages lint clean bench
+.PHONY: demo test serve install install-test debian-packages debian-test-packages lint clean bench
 
-demo: install
+demo: debian-packages install
 	$(BIN)/hall demo --data-dir data
 
-serve: install
+serve: debian-packages install
 	$(BIN)/hall serve --data-dir data
 
 install: $(VENV)/.installed
@@ -30,6 +32,12 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(VENV)/.installed $@
 
+debian-packages:
+	@if dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEBIAN_PACKAGES); \
+	else echo "not root: install $(DEBIAN_PACKAGES) yourself for the program feed's labels"; fi
+
 # The browser tests need Debian's Chromium and a CJK font, the database tests a PostgreSQL server;
 # installed when we are root.
 debian-test-packages:
@@ -47,6 +55,7 @@ lint: install-test
 
 bench: install-test
 	$(BIN)/python bench/relay.py
+	$(BIN)/python bench/frames.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

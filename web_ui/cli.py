@@ -183,6 +183,7 @@ def run_demo(args: argparse.Namespace) -> int:
     url = base_url(settings)
     leader = tokens.issue_join(DEMO_ROOM, Role.LEADER, "王局长", 12 * 3600)
     petitioner = tokens.issue_join(DEMO_ROOM, Role.PETITIONER, "来访群众", 12 * 3600)
+    big_screen = tokens.issue_join(DEMO_ROOM, Role.OBSERVER, "大屏", 12 * 3600)
     print(
         f"""
 reception-hall demo  ·  信访接待大厅演示
@@ -192,7 +193,9 @@ reception-hall demo  ·  信访接待大厅演示
   room / 接访室:         {DEMO_ROOM}
     leader / 领导:       {url}/rooms/{DEMO_ROOM}#token={leader}
     petitioner / 群众:   {url}/rooms/{DEMO_ROOM}#token={petitioner}
+    big screen / 大屏:   {url}/rooms/{DEMO_ROOM}/program#token={big_screen}
   WHIP publish:          POST {url}/whip/{DEMO_ROOM}  (Authorization: Bearer <token from `hall token`>)
+  WHEP program / 节目:   POST {url}/whep/{DEMO_ROOM}  (the same token; ?participant=ID for one person)
   API docs / 接口文档:   {url}/docs
 """,
         flush=True,
