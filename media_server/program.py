@@ -43,6 +43,7 @@ AUTO = AUTO_LAYOUT
 # Layouts whose first tile is larger than the rest: the active speaker takes it unless pinned.
 MAIN_TILE_LAYOUTS = frozenset({"speaker", "pip", "1+5", "1+7"})
 AUDIO_FRAME = 960  # samples per 20 ms at 48 kHz
+SWITCH_GRACE = 2.0  # seconds a layout change waits for a newly shown participant's first picture
 
 
 def auto_layout(count: int) -> str:
@@ -96,6 +97,8 @@ class ProgramSource:
         self._audio_decoders: dict[str, AudioDecoder] = {}
         self._listeners: dict[tuple[str, str], tuple[TrackForwarder, Callable[[CodecInfo, EncodedFrame], None]]] = {}
         self._tiles: list[_Tile] = []
+        self._previous_tiles: list[_Tile] = []
+        self._tiles_changed_at = 0.0
         self._consumers = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -221,6 +224,10 @@ class ProgramSource:
         if layout != self.compositor.layout:
             with self._picture_lock:
                 self.compositor.set_layout(layout)
+        speaker = self.active_speaker
+        if layout in MAIN_TILE_LAYOUTS and self.state.shown is None and speaker is not None:
+            # The active speaker takes the big tile (decoded only once they are in a tile at all).
+            shown.sort(key=lambda participant: participant.id != speaker)
         shown = shown[: tile_count(layout)]
         video_wanted = {p.id: p for p in shown if "video" in p.publications and not p.video_muted}
         audio_wanted = {p.id: p for p in self.room.participants.values() if "audio" in p.publications}
@@ -249,7 +256,12 @@ class ProgramSource:
         with self._sound_lock:
             for participant in self.room.participants.values():
                 self.mixer.set_muted(participant.id, participant.audio_muted)
-        self._tiles = [_Tile(p.id, p.name, self._video_decoders.get(p.id)) for p in shown]
+        tiles = [_Tile(p.id, p.name, self._video_decoders.get(p.id)) for p in shown]
+        if tiles != self._tiles:
+            # Until a newly shown participant's first picture is decoded (a keyframe away), keep showing
+            # the picture as it was rather than a placeholder.
+            self._previous_tiles, self._tiles_changed_at = self._tiles, time.monotonic()
+            self._tiles = tiles
 
     def _listen(
         self, kind: str, pid: str, forwarder: TrackForwarder, listener: Callable[[CodecInfo, EncodedFrame], None]
@@ -276,7 +288,7 @@ class ProgramSource:
         for kind, pid in list(self._listeners):
             self._detach(kind, pid)
         self._encoders = {}
-        self._tiles = []
+        self._tiles = self._previous_tiles = []
 
     def _on_room_event(self, event: Any) -> None:
         if event.type == "room_closed":
@@ -332,10 +344,11 @@ class ProgramSource:
 
     def _video_tick(self, timestamp: int) -> None:
         tiles = self._tiles
-        speaker = self.active_speaker
+        if time.monotonic() - self._tiles_changed_at < SWITCH_GRACE and any(
+            tile.decoder is not None and tile.decoder.latest is None for tile in tiles
+        ):
+            tiles = self._previous_tiles or tiles
         with self._picture_lock:
-            if speaker is not None and self.compositor.layout in MAIN_TILE_LAYOUTS and self.state.shown is None:
-                tiles = sorted(tiles, key=lambda tile: tile.participant_id != speaker)
             picture = self.compositor.compose(
                 [tile.decoder.latest if tile.decoder is not None else None for tile in tiles],
                 [tile.label for tile in tiles],
@@ -367,7 +380,10 @@ class ProgramSource:
         pulled = {pid: decoder.pull() for pid, decoder in self._audio_decoders.items()}
         with self._sound_lock:
             mixed = self.mixer.mix_frames(pulled, samples)
-            self.active_speaker = self.speaker.update(self.mixer.levels(), int(time.monotonic() * 1000))
+            speaker = self.speaker.update(self.mixer.levels(), int(time.monotonic() * 1000))
+        if speaker != self.active_speaker:
+            self.active_speaker = speaker
+            self._loop.call_soon_threadsafe(self.refresh)  # the speaker may take the big tile
         if self.audio_forwarder.tracks:
             for data in encoder.encode(mixed):
                 self._push(self.audio_forwarder, EncodedFrame(data, samples, True))

@@ -1,23 +1,25 @@
 """Motion in camera pictures: where something moves, as boxes and a score.
 
-The pipeline per frame, all on a small analysis picture (about 100 rows):
-1. downscale the luma: nearest samples on a 3x grid, then an area average (a ninth of the noise for
-   a third of a full area resize's cost);
-2. normalise contrast: map the frame's median and quartiles to fixed levels, so a light switched
-   off, a dimmer or an exposure change moves no pixel; the quartiles skip the last frame's motion;
-3. compare with a running background; the threshold rises with the measured noise;
+Per frame, on a small analysis picture (100 rows):
+1. downscale the luma: nearest samples on a grid twice as fine, then an area average; half the noise
+   of a plain nearest resize for a twelfth of the cost of a full area resize (0.04 against 0.5 ms);
+2. normalise contrast: map the frame's median and quartiles to fixed levels, so a light switched off,
+   a dimmer or an exposure change moves no pixel; the quartiles leave out the last frame's motion;
+3. compare with a running background; the threshold rises with the measured sensor noise;
 4. dilate, find contours, keep those above a minimum area inside the zones and outside the masks;
 5. learn the background, slowly where something moves.
 
-A global change (the switch to infrared, a PTZ move, a knocked camera) changes a large part of the
-picture at once. A camera shift is first looked for with phase correlation and, when it explains the
-change, the background is moved with the picture. Otherwise the detector recalibrates: it reports no
-motion, rebuilds the background from the new picture and resumes once the picture is quiet again.
+A change the normalisation cannot take out is checked before it counts as motion. A smooth
+brightness field (an IR illuminator's hot spot, one bank of lights) that explains it is subtracted;
+a quarter of the picture changed, or a smaller change wider than a figure that a brightness field or
+a camera shift (phase correlation) explains, is a global change: the detector recalibrates, reporting
+no motion while it rebuilds the background, and resumes once the picture has held still two frames.
 
-Frigate's ImprovedMotionDetector (frigate/motion/improved_motion.py) does steps 1 and 3 to 5 the same
-way. It normalises with a 50-frame average of percentiles, so a lighting step stays visible for
-seconds, and it reports boxes while it recalibrates; a camera shift below its 80 % limit leaves it
-reporting the picture's edges until the background has caught up. bench/_motion_bench.py compares.
+Frigate's ImprovedMotionDetector (frigate/motion/improved_motion.py) does steps 1 and 3 to 5 alike.
+It stretches contrast with a 50-frame mean of percentiles, so a lighting step shows for seconds; it
+recalibrates only above 80 % of the picture changed, and reports boxes while it does; a camera shift
+leaves it reporting edges until its alpha 0.01 background has caught up. bench/_motion_bench.py
+compares the two on the clips of tests/motion_clips.py.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from media_server.frames.planes import plane_view
 
 if TYPE_CHECKING:
     import av
@@ -46,6 +50,7 @@ ILLUMINATION_TILES = (8, 6)  # columns, rows of the grid the brightness field is
 MIN_STILL_IN_TILE = 0.25  # a tile with less of its area still gets no brightness estimate
 MIN_EXPLAINED = 0.5  # the brightness field is taken when it removes at least half of the changed pixels
 _LEVELS = np.arange(256, dtype=np.float32)
+_DILATION_KERNEL = np.ones((3, 3), np.uint8)
 _PLANAR_LUMA_FORMATS = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray", "gray8"}
 )
@@ -70,15 +75,17 @@ class MotionResult:
 
 @dataclass(frozen=True)
 class MotionSettings:
+    """How motion is told apart; the defaults are tuned on tests/motion_clips.py (bench/_motion_bench.py)."""
+
     frame_height: int = 100  # analysis picture height; the width follows the aspect ratio
-    sampling: int = 3  # each analysis pixel averages sampling x sampling input samples
+    sampling: int = 2  # each analysis pixel averages sampling x sampling input samples
     threshold: int = 16  # least normalised luma change that is motion (the picture's quartiles are 64 apart)
     noise_factor: float = 5.0  # the threshold is at least this many noise standard deviations ...
     max_threshold: int = 48  # ... but never more than this
     min_area: float = 0.0005  # smallest motion region, as a fraction of the picture (about 32x32 at 1080p)
     dilation: int = 1  # 3x3 dilations that join the pieces of one moving body
     alpha: float = 0.02  # background learning rate where nothing moves
-    motion_alpha: float = 0.002  # learning rate where something moves: a parked bag fades in within ~40 s at 10 fps
+    motion_alpha: float = 0.002  # where something moves: a bag left behind fades in within a minute at 10 fps
     normalise_contrast: bool = True  # scale each frame's median and quartiles to fixed levels
     compensate_illumination: bool = True  # take out a smooth brightness field (IR hot spot, one bank of lights)
     max_gain: float = 4.0  # most contrast normalisation may amplify a flat, dark picture (and its noise)
@@ -139,8 +146,10 @@ class MotionDetector:
         self._current = np.empty(shape, np.uint8)
         self._current_float = np.empty(shape, np.float32)
         # the brightness field's tiles cover the picture but for a remainder of rows and columns
-        self._tiled = (small_height // ILLUMINATION_TILES[1] * ILLUMINATION_TILES[1],
-                       small_width // ILLUMINATION_TILES[0] * ILLUMINATION_TILES[0])
+        self._tiled = (
+            small_height // ILLUMINATION_TILES[1] * ILLUMINATION_TILES[1],
+            small_width // ILLUMINATION_TILES[0] * ILLUMINATION_TILES[0],
+        )
         self._background = np.zeros(shape, np.float32)
         self._background_bytes = np.zeros(shape, np.uint8)
         self._delta = np.empty(shape, np.uint8)
@@ -154,13 +163,15 @@ class MotionDetector:
         self._candidate_changed = np.empty(shape, np.uint8)
         self._difference = np.empty(shape, np.float32)
         self._field = np.empty(shape, np.float32)
+        self._merge_canvas = np.empty((small_height + 1, small_width + 1), np.uint8)  # room for the extra pixel
         self._active = _active_area(shape, self._scale, zones, masks)
         self._active_pixels = cv2.countNonZero(self._active)
         if self._active_pixels == 0:
             raise ValueError("the zones and masks leave no part of the picture to watch")
         self._min_area = self.settings.min_area * small_width * small_height
         self._window: NDArray[np.float32] | None = None
-        self._noise = 0.0  # standard deviation of the normalised luma against the background
+        self._noise = 0.0  # standard deviation of the luma against the background, in input levels
+        self._gain = 1.0  # this frame's contrast normalisation: normalised levels per input level
         self._calibrating = True
         self._has_background = False
         self._quiet_frames = 0
@@ -188,9 +199,7 @@ class MotionDetector:
         luma: the height x width Y plane, uint8; rows may be strided (a view into a padded plane).
         """
         if luma.dtype != np.uint8 or luma.shape != (self.height, self.width):
-            raise ValueError(
-                f"expected a {self.height}x{self.width} uint8 luma plane, got {luma.shape} {luma.dtype}"
-            )
+            raise ValueError(f"expected a {self.height}x{self.width} uint8 luma plane, got {luma.shape} {luma.dtype}")
         self._downscale(luma)
         cv2.bitwise_not(self._motion, dst=self._still)
         cv2.bitwise_and(self._still, self._active, dst=self._still)
@@ -229,12 +238,14 @@ class MotionDetector:
         histogram = cv2.calcHist([self._small], [0], mask, [256], [0, 256]).reshape(-1)
         lower, median, upper = _quantiles(histogram, (0.25, 0.5, 0.75))
         gain = NORMALISED_IQR / max(upper - lower, NORMALISED_IQR / self.settings.max_gain)
+        self._gain = gain
         levels = (_LEVELS - median) * gain + NORMALISED_MEDIAN + 0.5
         table = np.clip(levels, 0, 255).astype(np.uint8)
         cv2.LUT(self._small, table, dst=self._current)
 
     def _threshold(self) -> float:
-        noisy = self.settings.noise_factor * self._noise
+        # the sensor's noise is steady in input levels: when the light drops, normalisation amplifies it at once
+        noisy = self.settings.noise_factor * self._noise * self._gain
         return min(float(self.settings.max_threshold), max(float(self.settings.threshold), noisy))
 
     def _compare(
@@ -290,29 +301,45 @@ class MotionDetector:
     def _measure_noise(self) -> None:
         histogram = cv2.calcHist([self._delta], [0], self._active, [256], [0, 256]).reshape(-1)
         (median,) = _quantiles(histogram, (0.5,))
-        estimate = max(0.0, median) * MAD_TO_SIGMA
+        estimate = max(0.0, median) * MAD_TO_SIGMA / self._gain
         self._noise += NOISE_EMA * (estimate - self._noise)
 
     def _find_motion(self) -> MotionResult:
         if self.settings.dilation:
-            cv2.dilate(self._changed, None, dst=self._motion, iterations=self.settings.dilation)
+            cv2.dilate(self._changed, _DILATION_KERNEL, dst=self._motion, iterations=self.settings.dilation)
         else:
             np.copyto(self._motion, self._changed)
         contours, _ = cv2.findContours(self._motion, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        boxes: list[MotionBox] = []
+        rectangles = []
         moving_area = 0.0
-        scale_x, scale_y = self._scale
         for contour in contours:
             area = cv2.contourArea(contour)
-            if area < self._min_area or area == 0:
-                continue
-            moving_area += area
-            x, y, w, h = cv2.boundingRect(contour)
+            if area >= self._min_area and area > 0:
+                moving_area += area
+                rectangles.append(cv2.boundingRect(contour))
+        if len(rectangles) > 1:
+            rectangles = self._merge_touching(rectangles)
+        scale_x, scale_y = self._scale
+        boxes = []
+        for x, y, w, h in rectangles:
             left, top = int(x * scale_x), int(y * scale_y)
             right = min(self.width, math.ceil((x + w) * scale_x))
             bottom = min(self.height, math.ceil((y + h) * scale_y))
             boxes.append(MotionBox(left, top, right - left, bottom - top))
         return MotionResult(tuple(boxes), min(1.0, moving_area / self._active_pixels))
+
+    def _merge_touching(self, rectangles: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+        """One box for rectangles that overlap or lie a pixel apart: a figure's legs and body, not two things."""
+        canvas = self._merge_canvas
+        canvas.fill(0)
+        for x, y, w, h in rectangles:  # one pixel wider and taller, so that neighbours a pixel apart touch
+            cv2.rectangle(canvas, (x, y), (x + w, y + h), 255, -1)
+        merged, _ = cv2.findContours(canvas, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        result = []
+        for contour in merged:
+            x, y, w, h = cv2.boundingRect(contour)
+            result.append((x, y, w - 1, h - 1))
+        return result
 
     def _learn(self) -> None:
         cv2.bitwise_not(self._motion, dst=self._not_changed)
@@ -353,7 +380,7 @@ class MotionDetector:
         """Whether the picture as a whole has shifted against the background (phase correlation)."""
         height, width = self._current.shape
         if self._window is None:
-            self._window = cv2.createHanningWindow((width, height), cv2.CV_32F)
+            self._window = np.asarray(cv2.createHanningWindow((width, height), cv2.CV_32F), np.float32)
         self._current_float[...] = self._current
         (dx, dy), response = cv2.phaseCorrelate(self._background, self._current_float, self._window)
         return response >= MIN_SHIFT_RESPONSE and math.hypot(dx, dy) >= MIN_SHIFT
@@ -362,11 +389,8 @@ class MotionDetector:
 def luma_plane(frame: av.VideoFrame) -> NDArray[np.uint8]:
     """The frame's Y plane as a height x width view of its buffer (padded rows skipped), or a grey copy."""
     if frame.format.name in _PLANAR_LUMA_FORMATS:
-        plane = frame.planes[0]
-        rows = np.frombuffer(plane, np.uint8, count=plane.line_size * frame.height)
-        return rows.reshape(frame.height, plane.line_size)[:, : frame.width]
-    gray: NDArray[np.uint8] = frame.to_ndarray(format="gray")
-    return gray
+        return plane_view(frame, 0)
+    return np.asarray(frame.to_ndarray(format="gray"), np.uint8)
 
 
 def _active_area(
@@ -399,7 +423,7 @@ def _active_area(
     return active
 
 
-def _quantiles(histogram: NDArray[np.float32], fractions: Sequence[float]) -> list[float]:
+def _quantiles(histogram: NDArray[np.number[Any]], fractions: Sequence[float]) -> list[float]:
     """Quantiles of a 256-bin histogram of uint8 values, interpolated within a bin."""
     cumulative = np.cumsum(histogram, dtype=np.float64)
     total = float(cumulative[-1])
