@@ -40,9 +40,9 @@ def read_scaled_stamp(y_plane: np.ndarray, x: int, y: int, scale: float) -> int:
     counter = 0
     block = BLOCK * scale
     margin = max(1, int(block / 4))
-    top = int(round(y + ORIGIN * scale))
+    top = round(y + ORIGIN * scale)
     for bit in range(BITS):
-        left = int(round(x + (ORIGIN + bit * BLOCK) * scale))
+        left = round(x + (ORIGIN + bit * BLOCK) * scale)
         cell = y_plane[top + margin : top + int(block) - margin, left + margin : left + int(block) - margin]
         if cell.mean() > 128:
             counter |= 1 << bit
