@@ -8,6 +8,7 @@ from media_server.frames.audio import SILENCE_DBOV, ActiveSpeaker, AudioMixer
 from media_server.frames.compositor import Compositor, Overlays
 from media_server.frames.layouts import LAYOUTS, Rect, layout_name, tile_count, tile_rects
 from media_server.frames.masks import MaskRegion, PrivacyMask
+from media_server.frames.motion import MotionBox, MotionDetector, MotionResult, MotionSettings, luma_plane
 from media_server.frames.planes import frame_from_planes, plane_view, yuv_views
 from media_server.frames.text import FontNotFound, LabelStyle, TextRenderer, find_cjk_font
 
@@ -20,6 +21,10 @@ __all__ = [
     "FontNotFound",
     "LabelStyle",
     "MaskRegion",
+    "MotionBox",
+    "MotionDetector",
+    "MotionResult",
+    "MotionSettings",
     "Overlays",
     "PrivacyMask",
     "Rect",
@@ -27,6 +32,7 @@ __all__ = [
     "find_cjk_font",
     "frame_from_planes",
     "layout_name",
+    "luma_plane",
     "plane_view",
     "tile_count",
     "tile_rects",

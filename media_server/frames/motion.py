@@ -2,18 +2,22 @@
 
 Per frame, on a small analysis picture (100 rows):
 1. downscale the luma: nearest samples on a grid twice as fine, then an area average; half the noise
-   of a plain nearest resize for a twelfth of the cost of a full area resize (0.04 against 0.5 ms);
-2. normalise contrast: map the frame's median and quartiles to fixed levels, so a light switched off,
-   a dimmer or an exposure change moves no pixel; the quartiles leave out the last frame's motion;
-3. compare with a running background; the threshold rises with the measured sensor noise;
-4. dilate, find contours, keep those above a minimum area inside the zones and outside the masks;
-5. learn the background, slowly where something moves.
+   of a plain nearest resize for a twelfth of the cost of a full area resize (0.04 against 0.5 ms at
+   1080p);
+2. normalise contrast: map the frame's median and quartiles onto the background's, both measured on
+   the pixels that did not move, so a light switched off, a dimmer or an exposure change moves nothing;
+3. compare with the running background; the threshold rises with the measured sensor noise;
+4. dilate, find contours, keep those above a minimum area inside the zones and outside the masks,
+   and merge the boxes that touch;
+5. learn the background: slowly where something moves, at once where a change has held still for
+   stationary_frames (the hall a figure uncovered, a bag put down).
 
-A change the normalisation cannot take out is checked before it counts as motion. A smooth
-brightness field (an IR illuminator's hot spot, one bank of lights) that explains it is subtracted;
-a quarter of the picture changed, or a smaller change wider than a figure that a brightness field or
-a camera shift (phase correlation) explains, is a global change: the detector recalibrates, reporting
-no motion while it rebuilds the background, and resumes once the picture has held still two frames.
+A change the normalisation cannot take out is examined before it counts as motion. A smooth
+brightness field (an IR illuminator's hot spot, one bank of lights) that explains it is subtracted.
+A quarter of the picture changed, or more than a figure's share (4 %) that a brightness field or a
+camera shift (phase correlation, checked by lining the background up) explains, is a global change:
+the detector recalibrates, reports no motion while it rebuilds the background from the new picture,
+and resumes once the picture has held still for two frames.
 
 Frigate's ImprovedMotionDetector (frigate/motion/improved_motion.py) does steps 1 and 3 to 5 alike.
 It stretches contrast with a 50-frame mean of percentiles, so a lighting step shows for seconds; it
@@ -48,9 +52,16 @@ MIN_SHIFT = 0.25  # analysis pixels; a still camera measures below 0.1
 MIN_SHIFT_RESPONSE = 0.05  # phase correlation peak below this: no clear shift
 ILLUMINATION_TILES = (8, 6)  # columns, rows of the grid the brightness field is measured on
 MIN_STILL_IN_TILE = 0.25  # a tile with less of its area still gets no brightness estimate
-MIN_EXPLAINED = 0.5  # the brightness field is taken when it removes at least half of the changed pixels
+SHIFT_EXPLAINS = 0.5  # a camera shift explains a change when lining up leaves at most half of it
+FIELD_EXPLAINS = 0.25  # a brightness field explains a change when it takes away a quarter of it ...
+FIELD_MAY_ADD = 0.1  # ... and adds no more than a tenth of what it takes away
+CHANGE_GROWTH = 1.25  # a brightness field is looked for when the changed fraction grows by this factor ...
+MIN_CHANGE = 0.001  # ... and this much
+NOISE_EVERY = 4  # frames between noise measurements once the detector runs
+QUARTILES = (0.25, 0.5, 0.75)
 _LEVELS = np.arange(256, dtype=np.float32)
 _DILATION_KERNEL = np.ones((3, 3), np.uint8)
+_ONE = np.array([1.0])  # cv2.add's scalar, as the typed bindings want it
 _PLANAR_LUMA_FORMATS = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray", "gray8"}
 )
@@ -85,8 +96,9 @@ class MotionSettings:
     min_area: float = 0.0005  # smallest motion region, as a fraction of the picture (about 32x32 at 1080p)
     dilation: int = 1  # 3x3 dilations that join the pieces of one moving body
     alpha: float = 0.02  # background learning rate where nothing moves
-    motion_alpha: float = 0.002  # where something moves: a bag left behind fades in within a minute at 10 fps
-    normalise_contrast: bool = True  # scale each frame's median and quartiles to fixed levels
+    motion_alpha: float = 0.002  # learning rate where something keeps moving
+    stationary_frames: int = 10  # a change that holds still this long joins the background (about 1 s at 10 fps)
+    normalise_contrast: bool = True  # map each frame's median and quartiles onto the background's
     compensate_illumination: bool = True  # take out a smooth brightness field (IR hot spot, one bank of lights)
     max_gain: float = 4.0  # most contrast normalisation may amplify a flat, dark picture (and its noise)
     shift_check: float = 0.04  # changed fraction of the picture above which a camera shift is looked for
@@ -103,6 +115,7 @@ class MotionSettings:
             "noise_factor must not be negative": self.noise_factor >= 0,
             "min_area must be 0 to 1": 0 <= self.min_area <= 1,
             "dilation must not be negative": self.dilation >= 0,
+            "stationary_frames must be 1 to 255": 1 <= self.stationary_frames <= 255,
             "alpha and motion_alpha must be 0 to 1": 0 <= self.motion_alpha <= 1 and 0 < self.alpha <= 1,
             "max_gain must be at least 1": self.max_gain >= 1,
             "shift_check must be 0 to global_change": 0 < self.shift_check <= self.global_change,
@@ -157,6 +170,9 @@ class MotionDetector:
         self._motion = np.zeros(shape, np.uint8)
         self._still = np.empty(shape, np.uint8)  # watched and not moving in the last frame
         self._not_changed = np.empty(shape, np.uint8)
+        self._previous = np.zeros(shape, np.uint8)  # the last frame, normalised
+        self._steady = np.empty(shape, np.uint8)
+        self._stationary = np.zeros(shape, np.uint8)  # frames each moving pixel has held still
         # illumination compensation works on a candidate frame; the buffers swap when it is taken
         self._candidate = np.empty(shape, np.uint8)
         self._candidate_delta = np.empty(shape, np.uint8)
@@ -171,6 +187,9 @@ class MotionDetector:
         self._min_area = self.settings.min_area * small_width * small_height
         self._window: NDArray[np.float32] | None = None
         self._noise = 0.0  # standard deviation of the luma against the background, in input levels
+        self._noise_measurements = 0
+        self._frames = 0
+        self._last_change = 0.0  # changed fraction of the last frame, after any brightness field
         self._gain = 1.0  # this frame's contrast normalisation: normalised levels per input level
         self._calibrating = True
         self._has_background = False
@@ -215,10 +234,12 @@ class MotionDetector:
             self.recalibrate()
             self._reset_background()
             return self._calibration_step(changed_fraction=0.0)
-        if changed_fraction < self.settings.shift_check:
+        self._frames += 1
+        if self._frames % NOISE_EVERY == 0:
             self._measure_noise()
         result = self._find_motion()
-        self._learn()
+        self._learn(threshold)
+        np.copyto(self._previous, self._current)
         return result
 
     def _downscale(self, luma: NDArray[np.uint8]) -> None:
@@ -230,16 +251,27 @@ class MotionDetector:
         cv2.resize(self._sampled, self._small_size, dst=self._small, interpolation=cv2.INTER_AREA)
 
     def _normalise(self) -> None:
+        """Map the frame's luma onto the background's scale: its quartiles onto the background's quartiles.
+
+        Both are measured on the same pixels, those that did not move in the last frame, so a figure
+        neither shifts the scale nor, by being left out, changes which part of the hall is measured.
+        Before there is a background, the median goes to 128 and the quartiles 64 apart.
+        """
         if not self.settings.normalise_contrast:
             np.copyto(self._current, self._small)
             return
-        # quartiles of the still part of the picture: a walking figure does not shift them
         mask = self._still if cv2.countNonZero(self._still) > self._active_pixels // 2 else self._active
-        histogram = cv2.calcHist([self._small], [0], mask, [256], [0, 256]).reshape(-1)
-        lower, median, upper = _quantiles(histogram, (0.25, 0.5, 0.75))
-        gain = NORMALISED_IQR / max(upper - lower, NORMALISED_IQR / self.settings.max_gain)
-        self._gain = gain
-        levels = (_LEVELS - median) * gain + NORMALISED_MEDIAN + 0.5
+        histogram = cv2.calcHist([self._small], [0], mask, [256], [0, 256])
+        if self._has_background:
+            background = cv2.calcHist([self._background_bytes], [0], mask, [256], [0, 256])
+            lower, median, upper = _quantiles(histogram, QUARTILES)
+            target_lower, target_median, target_upper = _quantiles(background, QUARTILES)
+            target_spread = max(1.0, target_upper - target_lower)
+        else:
+            lower, median, upper = _quantiles(histogram, QUARTILES)
+            target_spread, target_median = NORMALISED_IQR, NORMALISED_MEDIAN
+        self._gain = min(target_spread / max(upper - lower, 1e-3), self.settings.max_gain)
+        levels = (_LEVELS - median) * self._gain + target_median + 0.5
         table = np.clip(levels, 0, 255).astype(np.uint8)
         cv2.LUT(self._small, table, dst=self._current)
 
@@ -274,7 +306,12 @@ class MotionDetector:
         cv2.resize(offsets, self._small_size, dst=self._field, interpolation=cv2.INTER_LINEAR)
         cv2.subtract(self._current, self._field, dst=self._candidate, dtype=cv2.CV_8U)
         compensated = self._compare(self._candidate, threshold, self._candidate_delta, self._candidate_changed)
-        if compensated > changed_fraction * MIN_EXPLAINED:
+        # a field that explains light takes changes away and adds none; one pulled by a figure adds its own
+        cv2.bitwise_not(self._changed, dst=self._not_changed)
+        cv2.bitwise_and(self._candidate_changed, self._not_changed, dst=self._not_changed)
+        added = cv2.countNonZero(self._not_changed) / self._active_pixels
+        removed = changed_fraction - (compensated - added)
+        if removed < changed_fraction * FIELD_EXPLAINS or added > removed * FIELD_MAY_ADD:
             return None
         self._current, self._candidate = self._candidate, self._current
         self._delta, self._candidate_delta = self._candidate_delta, self._delta
@@ -290,19 +327,23 @@ class MotionDetector:
         """
         if changed_fraction >= self.settings.global_change:
             return True
-        if changed_fraction == 0:
-            return False
-        explained = self.settings.compensate_illumination and min(self._tiled) > 0
-        compensated = self._compensate_illumination(changed_fraction, threshold) if explained else None
+        compensated = None
+        # a brightness field is looked for when the change grows: a figure walking on changes as much as before
+        grown = changed_fraction > self._last_change * CHANGE_GROWTH + MIN_CHANGE
+        if grown and self.settings.compensate_illumination and min(self._tiled) > 0:
+            compensated = self._compensate_illumination(changed_fraction, threshold)
+        self._last_change = changed_fraction if compensated is None else compensated
         if changed_fraction < self.settings.shift_check:
             return False
-        return compensated is not None or self._camera_moved()
+        return compensated is not None or self._camera_moved(changed_fraction, threshold)
 
-    def _measure_noise(self) -> None:
-        histogram = cv2.calcHist([self._delta], [0], self._active, [256], [0, 256]).reshape(-1)
+    def _measure_noise(self, background_frames: float = math.inf) -> None:
+        """Update the noise from this frame's delta; a background of few frames adds its own noise to it."""
+        histogram = cv2.calcHist([self._delta], [0], self._active, [256], [0, 256])
         (median,) = _quantiles(histogram, (0.5,))
-        estimate = max(0.0, median) * MAD_TO_SIGMA / self._gain
-        self._noise += NOISE_EMA * (estimate - self._noise)
+        estimate = max(0.0, median) * MAD_TO_SIGMA / self._gain / math.sqrt(1 + 1 / background_frames)
+        self._noise_measurements += 1
+        self._noise += max(NOISE_EMA, 1 / self._noise_measurements) * (estimate - self._noise)
 
     def _find_motion(self) -> MotionResult:
         if self.settings.dilation:
@@ -310,13 +351,14 @@ class MotionDetector:
         else:
             np.copyto(self._motion, self._changed)
         contours, _ = cv2.findContours(self._motion, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        rectangles = []
+        rectangles: list[tuple[int, int, int, int]] = []
         moving_area = 0.0
         for contour in contours:
             area = cv2.contourArea(contour)
             if area >= self._min_area and area > 0:
                 moving_area += area
-                rectangles.append(cv2.boundingRect(contour))
+                x, y, w, h = cv2.boundingRect(contour)
+                rectangles.append((x, y, w, h))
         if len(rectangles) > 1:
             rectangles = self._merge_touching(rectangles)
         scale_x, scale_y = self._scale
@@ -341,17 +383,32 @@ class MotionDetector:
             result.append((x, y, w - 1, h - 1))
         return result
 
-    def _learn(self) -> None:
+    def _learn(self, threshold: float) -> None:
+        """Learn the frame: at alpha where nothing moves, at motion_alpha where something moves, and at once
+        where a change has held still for stationary_frames."""
+        # _steady: moving pixels that hold still since the last frame; _stationary counts for how long
+        cv2.absdiff(self._current, self._previous, dst=self._steady)
+        cv2.threshold(self._steady, threshold, 255, cv2.THRESH_BINARY_INV, dst=self._steady)
+        cv2.bitwise_and(self._steady, self._motion, dst=self._steady)
+        cv2.add(self._stationary, _ONE, dst=self._stationary, mask=self._steady)
+        cv2.bitwise_and(self._stationary, self._steady, dst=self._stationary)
         cv2.bitwise_not(self._motion, dst=self._not_changed)
         cv2.accumulateWeighted(self._current, self._background, self.settings.alpha, mask=self._not_changed)
-        if self.settings.motion_alpha:
-            cv2.accumulateWeighted(self._current, self._background, self.settings.motion_alpha, mask=self._motion)
+        # from here _steady holds the pixels that have been still long enough to be taken as they are
+        cv2.threshold(self._stationary, self.settings.stationary_frames - 1, 255, cv2.THRESH_BINARY, dst=self._steady)
+        cv2.accumulateWeighted(self._current, self._background, 1.0, mask=self._steady)
+        if self.settings.motion_alpha:  # and then those that keep moving
+            cv2.bitwise_or(self._not_changed, self._steady, dst=self._steady)
+            cv2.bitwise_not(self._steady, dst=self._steady)
+            cv2.accumulateWeighted(self._current, self._background, self.settings.motion_alpha, mask=self._steady)
         cv2.convertScaleAbs(self._background, dst=self._background_bytes)
 
     def _reset_background(self) -> None:
         self._background[...] = self._current
         np.copyto(self._background_bytes, self._current)
         self._motion[...] = 0
+        self._stationary[...] = 0
+        self._last_change = 0.0
         self._has_background = True
         self._averaged_frames = 1
 
@@ -359,6 +416,7 @@ class MotionDetector:
         """Rebuild the background: average the frames while the picture holds still, start over when it changes."""
         self._calibration_frames += 1
         if self._calibration_frames > 1:
+            self._measure_noise(background_frames=self._averaged_frames)
             if changed_fraction < self.settings.global_change / 2:
                 self._quiet_frames += 1
                 self._averaged_frames += 1
@@ -371,19 +429,34 @@ class MotionDetector:
             else:
                 self._quiet_frames = 0
                 self._reset_background()
+        np.copyto(self._previous, self._current)
         settled = self._quiet_frames >= self.settings.settle_frames
         if settled or self._calibration_frames >= self.settings.max_calibration_frames:
             self._calibrating = False
         return MotionResult((), 0.0, calibrating=True)
 
-    def _camera_moved(self) -> bool:
+    def _camera_moved(self, changed_fraction: float, threshold: float) -> bool:
         """Whether the picture as a whole has shifted against the background (phase correlation)."""
         height, width = self._current.shape
         if self._window is None:
             self._window = np.asarray(cv2.createHanningWindow((width, height), cv2.CV_32F), np.float32)
         self._current_float[...] = self._current
         (dx, dy), response = cv2.phaseCorrelate(self._background, self._current_float, self._window)
-        return response >= MIN_SHIFT_RESPONSE and math.hypot(dx, dy) >= MIN_SHIFT
+        if response < MIN_SHIFT_RESPONSE or math.hypot(dx, dy) < MIN_SHIFT:
+            return False
+        # a large figure can pull the correlation peak too: the shift must also line the background up
+        shifted = cv2.warpAffine(
+            self._background,
+            np.array([[1, 0, dx], [0, 1, dy]], np.float32),
+            (width, height),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        cv2.absdiff(self._current_float, shifted, dst=self._difference)
+        _, still_changed = cv2.threshold(self._difference, threshold, 255, cv2.THRESH_BINARY)
+        still_changed = still_changed.astype(np.uint8)
+        cv2.bitwise_and(still_changed, self._active, dst=still_changed)
+        return cv2.countNonZero(still_changed) / self._active_pixels <= changed_fraction * SHIFT_EXPLAINS
 
 
 def luma_plane(frame: av.VideoFrame) -> NDArray[np.uint8]:
@@ -425,13 +498,15 @@ def _active_area(
 
 def _quantiles(histogram: NDArray[np.number[Any]], fractions: Sequence[float]) -> list[float]:
     """Quantiles of a 256-bin histogram of uint8 values, interpolated within a bin."""
-    cumulative = np.cumsum(histogram, dtype=np.float64)
+    counts = histogram.reshape(-1)
+    cumulative = np.cumsum(counts, dtype=np.float64)
     total = float(cumulative[-1])
     if total <= 0:
         return [NORMALISED_MEDIAN for _ in fractions]
-    targets = np.asarray(fractions, np.float64) * total
-    index = np.minimum(np.searchsorted(cumulative, targets), 255)
-    below = np.where(index > 0, cumulative[index - 1], 0.0)
-    inside = np.maximum(histogram[index], 1e-9)
-    values: list[float] = (index - 0.5 + (targets - below) / inside).tolist()
+    targets = [fraction * total for fraction in fractions]
+    values = []
+    for index, target in zip(np.searchsorted(cumulative, targets).tolist(), targets, strict=True):
+        index = min(index, 255)
+        below = float(cumulative[index - 1]) if index else 0.0
+        values.append(index - 0.5 + (target - below) / max(float(counts[index]), 1e-9))
     return values
