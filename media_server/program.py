@@ -208,8 +208,11 @@ class ProgramSource:
             task.add_done_callback(self._tasks.discard)
 
     async def _stop_all(self) -> None:
+        if self.in_use:  # a viewer came back before this task ran
+            return
         self._detach_all()
-        await asyncio.to_thread(self._stop_threads)
+        # Signalled here, on the loop: a viewer arriving while the threads wind down starts fresh ones.
+        await asyncio.to_thread(self._halt())
         logger.info("%s: program stopped", self.room.id)
 
     def _shown(self) -> list[Participant]:
@@ -299,10 +302,10 @@ class ProgramSource:
     # ------------------------------------------------------------------ threads
 
     def _start(self) -> None:
-        self._stop.clear()
+        self._stop = stop = threading.Event()  # one per run, so stopping one run never touches the next
         self._threads = [
-            threading.Thread(target=self._video_loop, name=f"program-video-{self.room.id}", daemon=True),
-            threading.Thread(target=self._audio_loop, name=f"program-audio-{self.room.id}", daemon=True),
+            threading.Thread(target=self._video_loop, args=(stop,), name=f"program-video-{self.room.id}", daemon=True),
+            threading.Thread(target=self._audio_loop, args=(stop,), name=f"program-audio-{self.room.id}", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
@@ -311,25 +314,29 @@ class ProgramSource:
     def _size(self) -> tuple[int, int]:
         return self.settings.width, self.settings.height
 
-    def _stop_threads(self) -> None:
-        """Blocks until the threads end: run it off the event loop."""
+    def _halt(self) -> Callable[[], None]:
+        """Tell this run's threads to stop (on the loop); returns the blocking wait, for a worker thread."""
         self._stop.set()
         threads, self._threads = self._threads, []
         closing, self._closing = self._closing, []
-        for thread in threads:
-            thread.join(timeout=5)
-        for decoder in closing:
-            decoder.join()
+
+        def wait() -> None:
+            for thread in threads:
+                thread.join(timeout=5)
+            for decoder in closing:
+                decoder.join()
+
+        return wait
 
     def _push(self, forwarder: TrackForwarder, frame: EncodedFrame) -> None:
         assert forwarder.codec is not None
         self._loop.call_soon_threadsafe(forwarder.push, forwarder.codec, frame)
 
-    def _video_loop(self) -> None:
+    def _video_loop(self, stop: threading.Event) -> None:
         period = 1 / self.settings.fps
         started = time.monotonic()
         next_tick = started
-        while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
+        while not stop.wait(max(0.0, next_tick - time.monotonic())):
             now = time.monotonic()
             next_tick += period
             if now - next_tick > 2 * period:  # fell behind (the machine is busy): skip, do not burst
@@ -359,12 +366,12 @@ class ProgramSource:
             if data:
                 self._push(self.video_forwarders[name], EncodedFrame(data, timestamp, keyframe))
 
-    def _audio_loop(self) -> None:
+    def _audio_loop(self, stop: threading.Event) -> None:
         encoder = AudioEncoder(self.settings.audio_bitrate)
         period = AUDIO_FRAME / AUDIO_RATE
         next_tick = time.monotonic()
         samples = 0
-        while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
+        while not stop.wait(max(0.0, next_tick - time.monotonic())):
             next_tick += period
             if time.monotonic() - next_tick > 5 * period:
                 next_tick = time.monotonic() + period
@@ -411,7 +418,7 @@ class ProgramSource:
             self._idle_timer.cancel()
         self.room.remove_listener(self._on_room_event)
         self._detach_all()
-        await asyncio.to_thread(self._stop_threads)
+        await asyncio.to_thread(self._halt())
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for forwarder in [*self.video_forwarders.values(), self.audio_forwarder]:
