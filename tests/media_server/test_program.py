@@ -81,6 +81,10 @@ async def test_the_program_decodes_only_while_watched_and_encodes_once_per_codec
         # The last viewer gone, the program stops after its idle timeout: no thread is left.
         await eventually(lambda: program_threads() == [], what="the program's threads to end")
         assert not program.running
+        # A viewer coming back starts it again, from a fresh keyframe.
+        viewers = [await watch(node)]
+        await viewers[0].wait_frames(10)
+        assert program.running and len([n for n in program_threads() if n.startswith("decode-")]) == 2
     finally:
         for viewer in viewers:
             await viewer.close()
