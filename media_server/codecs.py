@@ -49,8 +49,8 @@ class VideoDecoder:
     def __init__(self, name: str, request_keyframe: Callable[[], None], queue_size: int = 8) -> None:
         self.name = name
         self._request_keyframe = request_keyframe
-        self._queue: queue.Queue[tuple[CodecInfo, EncodedFrame] | None] = queue.Queue(queue_size)
-        self._waiting_for_keyframe = True
+        self._queue: queue.Queue[tuple[CodecInfo, EncodedFrame] | object | None] = queue.Queue(queue_size + 1)
+        self._queue_size = queue_size
         self.latest: av.VideoFrame | None = None
         self.frames_decoded = 0
         self.frames_skipped = 0
@@ -60,13 +60,15 @@ class VideoDecoder:
         request_keyframe()
 
     def feed(self, codec: CodecInfo, frame: EncodedFrame) -> None:
-        try:
+        if self._queue.qsize() < self._queue_size:
             self._queue.put_nowait((codec, frame))
-        except queue.Full:
-            self._drain()
-            self.frames_skipped += 1
-            self._waiting_for_keyframe = True
-            self._request_keyframe()
+            return
+        # Behind: drop the backlog and tell the thread (through the queue, so the order holds) to
+        # wait for a keyframe; the slot kept free above leaves room for the marker.
+        self._drain()
+        self.frames_skipped += 1
+        self._queue.put_nowait(_RESYNC)
+        self._request_keyframe()
 
     def _drain(self) -> None:
         try:
@@ -80,11 +82,7 @@ class VideoDecoder:
 
     def close(self) -> None:
         self._drain()
-        try:
-            self._queue.put_nowait(None)
-        except queue.Full:  # the decoder thread drains its queue: try once more after it has
-            self._drain()
-            self._queue.put_nowait(None)
+        self._queue.put_nowait(None)
 
     def join(self, timeout: float = 5.0) -> None:
         self._thread.join(timeout)
@@ -92,33 +90,41 @@ class VideoDecoder:
     def _run(self) -> None:
         context: VideoCodecContext | None = None
         codec_name = ""
+        waiting_for_keyframe = True
         while (item := self._queue.get()) is not None:
-            codec, frame = item
+            if item is _RESYNC:
+                waiting_for_keyframe = True
+                continue
+            codec, frame = cast(tuple[CodecInfo, EncodedFrame], item)
             if codec.name.upper() != codec_name:
                 codec_name = codec.name.upper()
                 context = _decoder(VIDEO_DECODERS.get(codec_name))
-                self._waiting_for_keyframe = True
+                waiting_for_keyframe = True
             if context is None:
                 continue
-            if self._waiting_for_keyframe and not frame.keyframe:
+            if waiting_for_keyframe and not frame.keyframe:
                 self.frames_skipped += 1
                 continue
             if frame.after_gap and not frame.keyframe:
-                self._waiting_for_keyframe = True
+                waiting_for_keyframe = True
                 self._request_keyframe()
                 continue
             try:
                 pictures = context.decode(av.Packet(frame.data))
             except av.FFmpegError as exc:
                 self.errors += 1
-                logger.info("%s: video decode error, waiting for a keyframe: %s", self.name, exc)
-                self._waiting_for_keyframe = True
+                if self.errors == 1 or self.errors % 100 == 0:  # a broken publisher must not flood the log
+                    logger.info("%s: video decode error %d, waiting for a keyframe: %s", self.name, self.errors, exc)
+                waiting_for_keyframe = True
                 self._request_keyframe()
                 continue
-            self._waiting_for_keyframe = False
+            waiting_for_keyframe = False
             for picture in pictures:
                 self.latest = picture
                 self.frames_decoded += 1
+
+
+_RESYNC = object()  # queued by `feed` after it dropped frames: wait for a keyframe
 
 
 class AudioDecoder:

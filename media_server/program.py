@@ -13,11 +13,12 @@ The program runs only while somebody uses it (a viewer, or a consumer such as a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -93,7 +94,6 @@ class ProgramSource:
         self.audio_forwarder.set_codec(CodecInfo("audio", "opus", AUDIO_RATE, 2, {}))
         self._encoders: dict[str, VideoEncoder] = {}
         self._video_decoders: dict[str, VideoDecoder] = {}  # participant id -> decoder
-        self._closing: list[VideoDecoder] = []  # decoders told to stop, joined off the event loop
         self._audio_decoders: dict[str, AudioDecoder] = {}
         self._listeners: dict[tuple[str, str], tuple[TrackForwarder, Callable[[CodecInfo, EncodedFrame], None]]] = {}
         self._tiles: list[_Tile] = []
@@ -203,9 +203,12 @@ class ProgramSource:
     def _stop_if_idle(self) -> None:
         self._idle_timer = None
         if not self.in_use:
-            task = self._loop.create_task(self._stop_all())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._stop_all())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _stop_all(self) -> None:
         if self.in_use:  # a viewer came back before this task ran
@@ -234,17 +237,21 @@ class ProgramSource:
         shown = shown[: tile_count(layout)]
         video_wanted = {p.id: p for p in shown if "video" in p.publications and not p.video_muted}
         audio_wanted = {p.id: p for p in self.room.participants.values() if "audio" in p.publications}
-        for pid in [pid for pid in self._video_decoders if pid not in video_wanted]:
-            self._detach("video", pid)
-        for pid in [pid for pid in self._audio_decoders if pid not in audio_wanted]:
-            self._detach("audio", pid)
+        for kind, wanted in (("video", video_wanted), ("audio", audio_wanted)):
+            for (listened_kind, pid), (forwarder, _) in list(self._listeners.items()):
+                # Gone, hidden, or published again (a new forwarder): let go of the old one.
+                if listened_kind == kind and (
+                    pid not in wanted or wanted[pid].publications[kind].forwarder is not forwarder
+                ):
+                    self._detach(kind, pid)
         for pid, participant in video_wanted.items():
             if pid not in self._video_decoders:
                 forwarder = participant.publications["video"].forwarder
                 request = forwarder.keyframes.request
 
                 def request_keyframe(request: Callable[[], None] = request) -> None:
-                    self._loop.call_soon_threadsafe(request)
+                    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to ask
+                        self._loop.call_soon_threadsafe(request)
 
                 decoder = VideoDecoder(f"{self.room.id}/{pid}", request_keyframe)
                 self._video_decoders[pid] = decoder
@@ -254,7 +261,8 @@ class ProgramSource:
         for pid, participant in audio_wanted.items():
             if pid not in self._audio_decoders:
                 audio_decoder = AudioDecoder(f"{self.room.id}/{pid}")
-                self._audio_decoders = {**self._audio_decoders, pid: audio_decoder}
+                with self._sound_lock:
+                    self._audio_decoders = {**self._audio_decoders, pid: audio_decoder}
                 self._listen("audio", pid, participant.publications["audio"].forwarder, audio_decoder.feed)
         with self._sound_lock:
             for participant in self.room.participants.values():
@@ -280,10 +288,10 @@ class ProgramSource:
             decoder = self._video_decoders.pop(pid, None)
             if decoder is not None:
                 decoder.close()
-                self._closing.append(decoder)
+                self._spawn(asyncio.to_thread(decoder.join))  # its thread ends after the frame in hand
         else:
-            self._audio_decoders = {k: v for k, v in self._audio_decoders.items() if k != pid}
             with self._sound_lock:
+                self._audio_decoders = {k: v for k, v in self._audio_decoders.items() if k != pid}
                 self.speaker.remove(pid)
                 self.mixer.remove(pid)
 
@@ -318,13 +326,10 @@ class ProgramSource:
         """Tell this run's threads to stop (on the loop); returns the blocking wait, for a worker thread."""
         self._stop.set()
         threads, self._threads = self._threads, []
-        closing, self._closing = self._closing, []
 
         def wait() -> None:
             for thread in threads:
                 thread.join(timeout=5)
-            for decoder in closing:
-                decoder.join()
 
         return wait
 
@@ -384,8 +389,8 @@ class ProgramSource:
             samples += AUDIO_FRAME
 
     def _audio_tick(self, encoder: AudioEncoder, samples: int) -> None:
-        pulled = {pid: decoder.pull() for pid, decoder in self._audio_decoders.items()}
         with self._sound_lock:
+            pulled = {pid: decoder.pull() for pid, decoder in self._audio_decoders.items()}
             mixed = self.mixer.mix_frames(pulled, samples)
             speaker = self.speaker.update(self.mixer.levels(), int(time.monotonic() * 1000))
         if speaker != self.active_speaker:

@@ -115,7 +115,7 @@ class Compositor:
         for index, tile in enumerate(self._rects):
             source = frames[index] if index < len(frames) else None
             label = labels[index] if labels is not None and index < len(labels) else ""
-            if source is None:
+            if source is None or source.width < 2 or source.height < 2:  # nothing to scale: show the name
                 self._placeholder(slot.planes, tile, label)
             else:
                 picture = self._draw(slot.planes, tile, source)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import pytest
 from media_tools import BITS, BLOCK, HEIGHT, ORIGIN, WIDTH, Publisher
@@ -12,6 +14,11 @@ from media_server.frames import tile_rects
 from media_server.frames.layouts import fit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def token_claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def read_counter_at(x: int, y: int, scale: float) -> str:
@@ -71,7 +78,11 @@ async def test_the_program_page_shows_the_room_on_the_big_screen(browser, hall):
         leader_page, leader_errors = await open_room(browser, hall, "big", "leader", "王局长")
         await leader_page.click("#join")
         await leader_page.wait_for_selector("#direct:not([hidden])", timeout=20_000)
-        assert "/rooms/big/program#token=" in await leader_page.get_attribute("#program-open", "href")
+        await leader_page.wait_for_selector("#program-open[href]", timeout=10_000)
+        href = await leader_page.get_attribute("#program-open", "href")
+        assert href.startswith("/rooms/big/program#token=")
+        # The big screen gets a watch-only token, not the leader's own.
+        assert token_claims(href.split("#token=")[1])["role"] == "observer"
         await leader_page.select_option("#program-layout", "2x2")
         await leader_page.fill("#program-caption", "信访件 2026-0815")
         await leader_page.click("#program-apply")

@@ -119,3 +119,31 @@ async def test_the_active_speaker_takes_the_picture_and_muted_video_shows_the_na
         await speaker.close()
         await node.close()
     assert program_threads() == []
+
+
+async def test_a_participant_who_publishes_again_is_decoded_from_the_new_stream():
+    node = node_with_program()
+    participant = node.join("r1", name="县局", role="staff", may_open=True)
+    first = Publisher(start=1000, fps=15)
+    session = await node.publish(participant, await first.offer())
+    await first.accept(session.answer_sdp)
+    viewer = await watch(node)
+    second = None
+    try:
+        await eventually(lambda: bool(viewer.frames) and whole_picture_counter(viewer) // 1000 == 1, what="first")
+        await node.end_session(session.id)  # the camera was switched: a new publication, a new forwarder
+        await first.close()
+        second = Publisher(start=5000, fps=15)
+        again = await node.publish(participant, await second.offer())
+        await second.accept(again.answer_sdp)
+        await eventually(lambda: whole_picture_counter(viewer) // 1000 == 5, what="the new stream")
+        program = node.programs["r1"]
+        forwarder = participant.publications["video"].forwarder
+        assert program._listeners[("video", participant.id)][0] is forwarder
+    finally:
+        await viewer.close()
+        await first.close()
+        if second is not None:
+            await second.close()
+        await node.close()
+    assert program_threads() == []

@@ -154,3 +154,14 @@ async def test_directing_over_the_socket_tells_everyone(hall):
             while (reply := json.loads(await leader.recv()))["type"] != "error":
                 pass
             assert reply["code"] == "invalid_program" and reply["request_id"] == 2
+
+            # A big-screen link carries a watch-only token of its own; only directors may make one.
+            await petitioner.send(json.dumps({"type": "screen_link", "request_id": 3}))
+            while (refused := json.loads(await petitioner.recv())).get("request_id") != 3:
+                pass
+            assert refused["type"] == "error" and refused["code"] == "forbidden"
+            await leader.send(json.dumps({"type": "screen_link", "request_id": 4}))
+            while (link := json.loads(await leader.recv())).get("request_id") != 4:
+                pass
+            claims = hall.services.tokens.verify_join(link["token"])
+            assert claims.role.value == "observer" and claims.room_id == "r4"

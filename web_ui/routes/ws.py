@@ -9,6 +9,8 @@ Connecting joins the room. The client then sends, each with an optional `request
   {"type": "program", "layout"?, "shown"?, "caption"?}   -> {"type": "program_directed", "program"}, and a
                                                             program_updated event to everyone (leader, staff
                                                             and admin only; see PUT /api/rooms/{id}/program)
+  {"type": "screen_link"}                                -> {"type": "screen_link", "token", "expires_at"}: a
+                                                            watch-only token for the big screen (directors)
   {"type": "ping"}                                       -> {"type": "pong"}
   {"type": "leave"}                                      -> the socket closes
 The server pushes room events (participant_joined, participant_left, participant_updated, track_published,
@@ -34,7 +36,7 @@ from pydantic import ValidationError
 from media_server import UNSET, MediaError, Participant, RoomEvent, RoomNotFound
 from web_ui.deps import Forbidden, NotAuthenticated, join_claims
 from web_ui.errors import status_of
-from web_ui.identity.roles import ROOM_DIRECTORS, ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
+from web_ui.identity.roles import ROOM_DIRECTORS, ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS, Role
 from web_ui.identity.tokens import JoinClaims, TokenError
 from web_ui.routes.rooms import ROOM_ID, ProgramDirection
 from web_ui.services import Services
@@ -42,6 +44,7 @@ from web_ui.services import Services
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
+SCREEN_NAME = "大屏"  # how the big screen appears in the roster
 OUTBOX_LIMIT = 500  # messages queued for a client that stopped reading; then it is disconnected
 MESSAGES_PER_SECOND = 20.0  # a page sends a handful; more is a runaway script
 MESSAGE_BURST = 40
@@ -232,7 +235,25 @@ class RoomConnection:
             return None
         if kind == "program":
             return await self._direct_program(message)
+        if kind == "screen_link":
+            return await self._screen_link()
         raise BadRequest(f"unknown message type '{kind}'")
+
+    async def _screen_link(self) -> dict[str, Any]:
+        """A watch-only token for the big screen: never the director's own, which could publish and direct."""
+        if self.claims.role not in ROOM_DIRECTORS:
+            raise Forbidden(f"role '{self.claims.role.value}' may not make a big-screen link")
+        room_id = self.participant.room.id
+        ttl = self.services.settings.auth.join_token_max_ttl_seconds  # a screen stays on all day
+        token = self.services.tokens.issue_join(room_id, Role.OBSERVER, SCREEN_NAME, ttl)
+        await self.services.audit.record(
+            actor=self.claims.name,
+            role=self.claims.role.value,
+            action="screen_link_issued",
+            target=room_id,
+            client=self.websocket.client.host if self.websocket.client else None,
+        )
+        return {"type": "screen_link", "token": token, "expires_at": int(time.time()) + ttl}
 
     async def _direct_program(self, message: dict[str, Any]) -> dict[str, Any] | None:
         if self.claims.role not in ROOM_DIRECTORS:

@@ -391,11 +391,17 @@ function toggleMute(kind) {
 
 // ------------------------------------------------------------------------------------------ directing
 
-function showDirection(allowed) {
+async function showDirection(allowed) {
   $("#direct").hidden = !allowed;
   if (!allowed) return;
-  // The program page opens in its own tab; the token rides in the fragment, never sent to the server.
-  $("#program-open").href = `/rooms/${encodeURIComponent(roomId)}/program#token=${encodeURIComponent(state.token)}`;
+  // The big screen gets a watch-only token of its own, never this page's (which may publish and direct).
+  // It rides in the fragment, so it is never sent to the server with the page.
+  try {
+    const link = await state.socket.request({ type: "screen_link" });
+    $("#program-open").href = `/rooms/${encodeURIComponent(roomId)}/program#token=${encodeURIComponent(link.token)}`;
+  } catch (error) {
+    $("#program-open").removeAttribute("href");
+  }
 }
 
 function showProgram(program) {

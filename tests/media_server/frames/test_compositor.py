@@ -175,6 +175,15 @@ def test_a_frame_the_caller_keeps_is_never_overwritten(text: TextRenderer) -> No
     assert len(ids) <= 2
 
 
+def test_a_degenerate_source_shows_a_placeholder_and_does_not_stop_the_picture(text: TextRenderer) -> None:
+    compositor = Compositor("side_by_side", 640, 360, text=text)
+    tiny = av.VideoFrame.from_ndarray(np.zeros((1, 1, 3), np.uint8), format="rgb24")  # a hostile 1x1 stream
+    out = compositor.compose([tiny, source(640, 360, 4)], ["捣乱者", "县局"])
+    y, _, _ = yuv_views(out)
+    left = compositor.tiles[0]
+    assert (y[left.y : left.y + 10, left.x : left.right] == PLACEHOLDER[0]).all()
+
+
 def test_sources_in_other_formats_and_odd_sizes(text: TextRenderer) -> None:
     compositor = Compositor("side_by_side", 1280, 720, text=text)
     rgb = av.VideoFrame.from_ndarray(np.full((481, 641, 3), (200, 40, 40), np.uint8), format="rgb24")
