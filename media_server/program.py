@@ -317,10 +317,10 @@ class ProgramSource:
         ]
         for thread in self._threads:
             thread.start()
-        logger.info("%s: program started (%dx%d at %d fps)", self.room.id, *self._size(), self.settings.fps)
-
-    def _size(self) -> tuple[int, int]:
-        return self.settings.width, self.settings.height
+        settings = self.settings
+        logger.info(
+            "%s: program started (%dx%d at %d fps)", self.room.id, settings.width, settings.height, settings.fps
+        )
 
     def _halt(self) -> Callable[[], None]:
         """Tell this run's threads to stop (on the loop); returns the blocking wait, for a worker thread."""

@@ -49,6 +49,23 @@ def read_scaled_stamp(y_plane: np.ndarray, x: int, y: int, scale: float) -> int:
     return counter
 
 
+def read_tile_stamp(y_plane: np.ndarray, layout: str, index: int, size: tuple[int, int]) -> int:
+    """Read the stamp of a WIDTH x HEIGHT source shown in tile `index` of a composed picture."""
+    from media_server.frames import tile_rects
+    from media_server.frames.layouts import fit
+
+    picture = fit(WIDTH, HEIGHT, tile_rects(layout, *size)[index])
+    return read_scaled_stamp(y_plane, picture.x, picture.y, picture.width / WIDTH)
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
 def luma(frame: av.VideoFrame) -> np.ndarray:
     plane = frame.planes[0]
     return np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]

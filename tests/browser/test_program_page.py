@@ -7,8 +7,8 @@ import base64
 import json
 
 import pytest
-from media_tools import BITS, BLOCK, HEIGHT, ORIGIN, WIDTH, Publisher
-from test_room_page import FRAMES, open_room
+from media_tools import HEIGHT, WIDTH, Publisher
+from test_room_page import FRAMES, open_room, read_counter_at
 
 from media_server.frames import tile_rects
 from media_server.frames.layouts import fit
@@ -19,29 +19,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def token_claims(token: str) -> dict:
     payload = token.split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-def read_counter_at(x: int, y: int, scale: float) -> str:
-    """JavaScript reading a stamp drawn at (x, y) and scaled, from a video through a canvas."""
-    block = BLOCK * scale
-    return f"""
-(video) => {{
-  const canvas = document.createElement("canvas");
-  canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-  const context = canvas.getContext("2d");
-  context.drawImage(video, 0, 0);
-  let counter = 0;
-  for (let bit = 0; bit < {BITS}; bit++) {{
-    const left = Math.round({x} + ({ORIGIN} + bit * {BLOCK}) * {scale}) + {int(block / 4)};
-    const top = Math.round({y} + {ORIGIN} * {scale}) + {int(block / 4)};
-    const pixels = context.getImageData(left, top, {int(block / 2)}, {int(block / 2)}).data;
-    let sum = 0;
-    for (let i = 0; i < pixels.length; i += 4) sum += pixels[i + 1];
-    if (sum / (pixels.length / 4) > 128) counter |= 1 << bit;
-  }}
-  return counter;
-}}
-"""
 
 
 async def test_the_program_page_shows_the_room_on_the_big_screen(browser, hall):

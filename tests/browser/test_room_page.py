@@ -10,8 +10,11 @@ from media_tools import BITS, BLOCK, ORIGIN, Publisher, Subscriber
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# Reads the stamped counter back from the tile's video through a canvas (the same blocks the publisher drew).
-READ_COUNTER = f"""
+
+def read_counter_at(x: int, y: int, scale: float) -> str:
+    """JavaScript reading a stamp drawn at (x, y) and scaled by `scale`, from a video through a canvas."""
+    block = BLOCK * scale
+    return f"""
 (video) => {{
   const canvas = document.createElement("canvas");
   canvas.width = video.videoWidth; canvas.height = video.videoHeight;
@@ -19,8 +22,9 @@ READ_COUNTER = f"""
   context.drawImage(video, 0, 0);
   let counter = 0;
   for (let bit = 0; bit < {BITS}; bit++) {{
-    const x = {ORIGIN} + bit * {BLOCK} + 8, y = {ORIGIN} + 8;
-    const pixels = context.getImageData(x, y, {BLOCK} - 16, {BLOCK} - 16).data;
+    const left = Math.round({x} + ({ORIGIN} + bit * {BLOCK}) * {scale}) + {int(block / 4)};
+    const top = Math.round({y} + {ORIGIN} * {scale}) + {int(block / 4)};
+    const pixels = context.getImageData(left, top, {int(block / 2)}, {int(block / 2)}).data;
     let sum = 0;
     for (let i = 0; i < pixels.length; i += 4) sum += pixels[i + 1];
     if (sum / (pixels.length / 4) > 128) counter |= 1 << bit;
@@ -28,6 +32,10 @@ READ_COUNTER = f"""
   return counter;
 }}
 """
+
+
+# Reads the stamped counter back from a tile's video (the same blocks the publisher drew).
+READ_COUNTER = read_counter_at(0, 0, 1.0)
 
 FRAMES = "(video) => video.getVideoPlaybackQuality().totalVideoFrames"
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
-from media_tools import HEIGHT, WIDTH, Publisher, Subscriber, luma, read_scaled_stamp
+from media_tools import Publisher, Subscriber, eventually, luma, read_tile_stamp
 
 from media_server import MediaNode, MediaSettings
-from media_server.frames import tile_rects
-from media_server.frames.layouts import fit
 
 SIZE = (640, 360)
 
@@ -41,17 +38,8 @@ def program_threads() -> list[str]:
     return sorted(t.name for t in threading.enumerate() if t.name.startswith(("decode-", "program-")))
 
 
-async def eventually(predicate, timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out: {what}")
-        await asyncio.sleep(0.05)
-
-
 def whole_picture_counter(viewer: Subscriber) -> int:
-    picture = fit(WIDTH, HEIGHT, tile_rects("speaker", *SIZE)[0])
-    return read_scaled_stamp(luma(viewer.frames[-1]), picture.x, picture.y, picture.width / WIDTH)
+    return read_tile_stamp(luma(viewer.frames[-1]), "speaker", 0, SIZE)
 
 
 async def test_the_program_decodes_only_while_watched_and_encodes_once_per_codec():
@@ -69,11 +57,8 @@ async def test_the_program_decodes_only_while_watched_and_encodes_once_per_codec
         assert sorted(program._encoders) == ["H264", "VP8"]
         assert len([name for name in program_threads() if name.startswith("decode-")]) == 2
         for viewer in viewers:
-            picture = fit(WIDTH, HEIGHT, tile_rects("side_by_side", *SIZE)[1])
             await eventually(
-                lambda v=viewer, p=picture: (
-                    read_scaled_stamp(luma(v.frames[-1]), p.x, p.y, p.width / WIDTH) // 1000 == 2
-                ),
+                lambda v=viewer: read_tile_stamp(luma(v.frames[-1]), "side_by_side", 1, SIZE) // 1000 == 2,
                 what="the second publisher in the right half",
             )
         for viewer in viewers:

@@ -2,44 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
 import pytest
 import websockets
 from hall_tools import running_hall
-from media_tools import HEIGHT, WIDTH, Publisher, Subscriber, luma, read_scaled_stamp
+from media_tools import Publisher, Subscriber, eventually, luma, read_tile_stamp
 from test_whip_whep import whep, whip
-
-from media_server.frames import tile_rects
-from media_server.frames.layouts import fit
 
 ROOM = "hall-p"
 SIZE = (640, 360)
 SITES = ["县信访局", "乡镇一", "乡镇二", "市局"]
 
 
-def quadrant_counters(subscriber: Subscriber, frame_index: int = -1) -> list[int]:
-    y = luma(subscriber.frames[frame_index])
-    counters = []
-    for tile in tile_rects("2x2", *SIZE):
-        picture = fit(WIDTH, HEIGHT, tile)
-        counters.append(read_scaled_stamp(y, picture.x, picture.y, picture.width / WIDTH))
-    return counters
+def quadrant_counters(subscriber: Subscriber) -> list[int]:
+    y = luma(subscriber.frames[-1])
+    return [read_tile_stamp(y, "2x2", index, SIZE) for index in range(4)]
 
 
 def speaker_counter(subscriber: Subscriber) -> int:
-    picture = fit(WIDTH, HEIGHT, tile_rects("speaker", *SIZE)[0])
-    return read_scaled_stamp(luma(subscriber.frames[-1]), picture.x, picture.y, picture.width / WIDTH)
-
-
-async def wait_for(predicate, timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    return read_tile_stamp(luma(subscriber.frames[-1]), "speaker", 0, SIZE)
 
 
 @pytest.mark.slow
@@ -68,10 +50,10 @@ async def test_four_publishers_one_program_viewer_and_a_layout_change(tmp_path):
             def all_quadrants_live() -> bool:
                 return bool(viewer.frames) and [c // 1000 for c in quadrant_counters(viewer)] == [1, 2, 3, 4]
 
-            await wait_for(all_quadrants_live, what="four publishers in four quadrants")
+            await eventually(all_quadrants_live, what="four publishers in four quadrants")
             first = quadrant_counters(viewer)
             first_frame = len(viewer.frames)
-            await wait_for(lambda: len(viewer.frames) >= first_frame + 50, what="50 more program frames")
+            await eventually(lambda: len(viewer.frames) >= first_frame + 50, what="50 more program frames")
             later = quadrant_counters(viewer)
             for index, (before, after) in enumerate(zip(first, later, strict=True)):
                 assert after // 1000 == index + 1
@@ -94,11 +76,11 @@ async def test_four_publishers_one_program_viewer_and_a_layout_change(tmp_path):
             )
             assert directed.status_code == 200, directed.text
             assert directed.json()["layout"] == "speaker" and directed.json()["shown"] == [participant_ids[2]]
-            await wait_for(lambda: speaker_counter(viewer) // 1000 == 3, what="site 3 on the whole picture")
+            await eventually(lambda: speaker_counter(viewer) // 1000 == 3, what="site 3 on the whole picture")
 
             # Back to everyone, automatically laid out.
             await hall.client.put(f"/api/rooms/{ROOM}/program", json={"layout": "auto", "shown": None}, headers=leader)
-            await wait_for(all_quadrants_live, what="the 2x2 picture again")
+            await eventually(all_quadrants_live, what="the 2x2 picture again")
         finally:
             await viewer.close()
             for publisher in publishers:

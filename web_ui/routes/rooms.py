@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from media_server import UNSET
 from web_ui.deps import Forbidden, Principal, ServicesDep, audit_staff, require_roles
 from web_ui.identity.roles import ROOM_DIRECTORS, ROOM_MEMBERS, ROOM_OPENERS, ROOM_READERS, Role
+from web_ui.services import Services
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 ReaderDep = Annotated[Principal, Depends(require_roles(*ROOM_READERS))]
@@ -48,6 +49,20 @@ class ProgramDirection(BaseModel):
         default=None, max_length=16, description="participant ids in tile order; null: everyone, as they joined"
     )
     caption: str | None = Field(default=None, max_length=48, description="text over the picture, e.g. a case number")
+
+
+def apply_direction(
+    services: Services, room_id: str, direction: ProgramDirection
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Direct the program with the fields the client sent; returns the program and the changes (to audit)."""
+    changes = direction.model_dump(include=direction.model_fields_set)
+    info = services.media.direct_program(
+        room_id,
+        layout=changes.get("layout"),
+        shown=changes.get("shown", UNSET),
+        caption=changes.get("caption", UNSET),
+    )
+    return info, changes
 
 
 class JoinToken(BaseModel):
@@ -92,13 +107,7 @@ async def get_program(room_id: RoomId, principal: ReaderDep, services: ServicesD
 async def direct_program(
     room_id: RoomId, body: ProgramDirection, request: Request, principal: DirectorDep, services: ServicesDep
 ) -> dict[str, object]:
-    changes = body.model_dump(include=body.model_fields_set)
-    info = services.media.direct_program(
-        room_id,
-        layout=changes.get("layout"),
-        shown=changes.get("shown", UNSET),
-        caption=changes.get("caption", UNSET),
-    )
+    info, changes = apply_direction(services, room_id, body)
     await audit_staff(services, request, principal, "program_directed", room_id, changes)
     return info
 

@@ -33,12 +33,12 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from media_server import UNSET, MediaError, Participant, RoomEvent, RoomNotFound
+from media_server import MediaError, Participant, RoomEvent, RoomNotFound
 from web_ui.deps import Forbidden, NotAuthenticated, join_claims
 from web_ui.errors import status_of
 from web_ui.identity.roles import ROOM_DIRECTORS, ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS, Role
 from web_ui.identity.tokens import JoinClaims, TokenError
-from web_ui.routes.rooms import ROOM_ID, ProgramDirection
+from web_ui.routes.rooms import ROOM_ID, ProgramDirection, apply_direction
 from web_ui.services import Services
 
 logger = logging.getLogger(__name__)
@@ -263,13 +263,7 @@ class RoomConnection:
             direction = ProgramDirection.model_validate(fields)
         except ValidationError as exc:
             raise BadRequest(f"invalid program direction: {exc.errors()[0]['msg']}") from None
-        changes = direction.model_dump(include=direction.model_fields_set)
-        info = self.services.media.direct_program(
-            self.participant.room.id,
-            layout=changes.get("layout"),
-            shown=changes.get("shown", UNSET),
-            caption=changes.get("caption", UNSET),
-        )
+        info, changes = apply_direction(self.services, self.participant.room.id, direction)
         await self.services.audit.record(
             actor=self.claims.name,
             role=self.claims.role.value,
