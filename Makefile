@@ -50,7 +50,7 @@ test: debian-test-packages install-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install-test
-	$(BIN)/ruff check media_server web_ui tests bench
+	$(BIN)/ruff check media_server camera_control web_ui tests bench
 	$(BIN)/mypy
 
 bench: install-test

@@ -1,6 +1,6 @@
 """Rooms, participants, WebRTC peers, signalling-free selective forwarding, and the media node.
 
-Knows nothing of appointments or cameras: it offers rooms, sources and sinks.
+Knows nothing of appointments or cameras: it offers rooms, feeds (outside sources), and sinks.
 """
 
 from media_server.aiortc_adapter import (
@@ -11,6 +11,7 @@ from media_server.aiortc_adapter import (
 )
 from media_server.errors import (
     CodecMismatch,
+    FeedNotFound,
     InvalidOffer,
     InvalidProgram,
     MediaError,
@@ -26,6 +27,7 @@ from media_server.errors import (
     UnknownLayout,
     UnsupportedCodecs,
 )
+from media_server.feeds import FEED_H264, Feed
 from media_server.forwarding import ForwardedFrame, ForwardedTrack, TrackForwarder
 from media_server.node import UNSET, MediaNode, PeerSession
 from media_server.program import ProgramSource
@@ -42,11 +44,14 @@ from media_server.settings import IceServer, MediaSettings
 from media_server.stats import MediaStats
 
 __all__ = [
+    "FEED_H264",
     "UNSET",
     "AiortcInternalsMoved",
     "CodecInfo",
     "CodecMismatch",
     "EncodedFrame",
+    "Feed",
+    "FeedNotFound",
     "ForwardedFrame",
     "ForwardedTrack",
     "IceServer",

@@ -39,6 +39,10 @@ class SessionNotFound(MediaError):
     pass
 
 
+class FeedNotFound(MediaError):
+    pass
+
+
 class NothingToSubscribe(MediaError):
     """The participant publishes no media yet."""
 

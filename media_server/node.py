@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +17,7 @@ from media_server.aiortc_adapter import CodecInfo, EncodedFrameTap
 from media_server.codecs import PROGRAM_VIDEO_CODECS, VIDEO_CLOCK
 from media_server.errors import (
     CodecMismatch,
+    FeedNotFound,
     InvalidProgram,
     NegotiationFailed,
     NothingToSubscribe,
@@ -28,6 +29,7 @@ from media_server.errors import (
     SessionLimit,
     SessionNotFound,
 )
+from media_server.feeds import FEED_H264, Feed
 from media_server.forwarding import TrackForwarder
 from media_server.frames import FontNotFound, TextRenderer
 from media_server.program import ProgramSource, check_layout
@@ -37,7 +39,7 @@ from media_server.stats import MediaStats
 
 logger = logging.getLogger(__name__)
 
-SessionPurpose = Literal["publish", "subscribe", "program"]
+SessionPurpose = Literal["publish", "subscribe", "program", "watch"]
 
 
 class Unset:
@@ -49,11 +51,11 @@ UNSET = Unset()
 
 @dataclasses.dataclass(eq=False)
 class PeerSession:
-    """One peer connection: a participant publishing, or subscribing to another participant."""
+    """One peer connection: a participant publishing or subscribing in a room, or a viewer watching a feed."""
 
     id: str
     purpose: SessionPurpose
-    participant: Participant
+    participant: Participant | None  # None when watching a feed
     pc: RTCPeerConnection
     answer_sdp: str = ""
     source: Participant | None = None  # for subscriptions: whose media (None: the room's program)
@@ -61,6 +63,15 @@ class PeerSession:
     closed: bool = False
     connect_deadline: asyncio.TimerHandle | None = None
     owner: str | None = None  # who may end it besides the room's hosts (the web edge's token id)
+    feed: Feed | None = None  # for watching: the feed
+    viewer: str = ""  # for watching: who watches (for the log)
+
+    @property
+    def scope(self) -> str:
+        """The room or the feed this session belongs to."""
+        if self.participant is not None:
+            return self.participant.room.id
+        return self.feed.id if self.feed is not None else "-"
 
 
 class MediaNode:
@@ -72,6 +83,7 @@ class MediaNode:
         self.rooms: dict[str, Room] = {}
         self.sessions: dict[str, PeerSession] = {}
         self.programs: dict[str, ProgramSource] = {}
+        self.feeds: dict[str, Feed] = {}
         self._text: TextRenderer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         aiortc_adapter.check_internals()
@@ -190,6 +202,7 @@ class MediaNode:
 
     def _add_publication(self, session: PeerSession, transceiver: RTCRtpTransceiver, codec: CodecInfo) -> None:
         participant = session.participant
+        assert participant is not None  # a publishing session belongs to a participant
         tap: EncodedFrameTap | None = None
 
         def request_keyframe() -> bool:
@@ -353,6 +366,67 @@ class MediaNode:
             program.refresh()
         room.emit(RoomEvent("program_updated", room.id, program=self.program_info(room.id)))
 
+    # ------------------------------------------------------------------ feeds
+
+    def add_feed(
+        self,
+        feed_id: str,
+        *,
+        codec: CodecInfo = FEED_H264,
+        request_keyframe: Callable[[], bool] | None = None,
+        on_viewers_changed: Callable[[int], None] | None = None,
+    ) -> Feed:
+        """A source from outside WebRTC (a camera stream) that viewers watch over WHEP."""
+        if feed_id in self.feeds:
+            raise ValueError(f"feed {feed_id} exists already")
+        feed = Feed(
+            feed_id,
+            self.stats,
+            codec=codec,
+            request_keyframe=request_keyframe,
+            on_viewers_changed=on_viewers_changed,
+            keyframe_interval=self.settings.keyframe_request_interval,
+        )
+        self.feeds[feed_id] = feed
+        return feed
+
+    def feed(self, feed_id: str) -> Feed:
+        feed = self.feeds.get(feed_id)
+        if feed is None:
+            raise FeedNotFound(f"feed {feed_id} does not exist")
+        return feed
+
+    async def remove_feed(self, feed_id: str) -> None:
+        """End the feed and every viewer's session on it."""
+        feed = self.feeds.pop(feed_id, None)
+        if feed is None:
+            return
+        for session in [s for s in self.sessions.values() if s.feed is feed]:
+            await self._close_session(session, leave_if_transient=False)
+        feed.forwarder.end()
+
+    async def watch_feed(self, feed_id: str, offer_sdp: str, *, viewer: str) -> PeerSession:
+        """Answer a viewer's offer with the feed's video, forwarded as it comes."""
+        offer = sdp.check_offer(offer_sdp, "subscribe", max_bytes=self.settings.max_sdp_bytes)
+        feed = self.feed(feed_id)
+        held = sum(1 for s in self.sessions.values() if s.feed is feed)
+        if held >= self.settings.max_viewers_per_feed:
+            raise SessionLimit(f"feed {feed_id} already has {held} viewers")
+        plan = []
+        for media in offer.media:
+            preferences = sdp.subscribe_preferences(media.codecs, feed.codec) if media.kind == "video" else None
+            plan.append((media.kind, preferences))
+        pc = self._new_pc()
+        session = PeerSession(new_id("SW"), "watch", None, pc, feed=feed, viewer=viewer)
+        for kind, preferences in plan:
+            if preferences is None:
+                pc.addTransceiver(kind, direction="inactive")
+            else:
+                self._add_forwarded_track(pc, feed.forwarder, preferences)
+        await self._negotiate(session, offer.sdp)
+        logger.info("%s: %s watches (session %s)", feed_id, viewer, session.id)
+        return session
+
     # ------------------------------------------------------------------ sessions
 
     def session(self, session_id: str) -> PeerSession:
@@ -385,7 +459,7 @@ class MediaNode:
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
-            logger.debug("%s: session %s is %s", session.participant.room.id, session.id, pc.connectionState)
+            logger.debug("%s: session %s is %s", session.scope, session.id, pc.connectionState)
             if pc.connectionState in ("failed", "closed") and not session.closed:
                 self._spawn(self._close_session(session, leave_if_transient=True))
 
@@ -393,7 +467,7 @@ class MediaNode:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError, OperationError and more on a bad offer
-            logger.warning("%s: session %s negotiation failed: %s", session.participant.room.id, session.id, exc)
+            logger.warning("%s: session %s negotiation failed: %s", session.scope, session.id, exc)
             await self._close_session(session, leave_if_transient=True)
             raise NegotiationFailed(f"the offer could not be negotiated: {exc}") from None
         session.answer_sdp = pc.localDescription.sdp
@@ -406,7 +480,7 @@ class MediaNode:
     def _drop_if_unconnected(self, session: PeerSession) -> None:
         session.connect_deadline = None
         if not session.closed and session.pc.connectionState != "connected":
-            logger.info("%s: session %s did not connect in time", session.participant.room.id, session.id)
+            logger.info("%s: session %s did not connect in time", session.scope, session.id)
             self._spawn(self._close_session(session, leave_if_transient=True))
 
     async def _close_session(self, session: PeerSession, *, leave_if_transient: bool) -> None:
@@ -421,6 +495,11 @@ class MediaNode:
             if sender.track is not None:
                 sender.track.stop()
         participant = session.participant
+        if participant is None:
+            await session.pc.close()
+            self.stats.peer_connections -= 1
+            logger.info("%s: %s stopped watching (session %s)", session.scope, session.viewer, session.id)
+            return
         room = participant.room
         if session.purpose == "publish":
             for publication in list(participant.publications.values()):
@@ -460,6 +539,8 @@ class MediaNode:
     async def close(self) -> None:
         for room_id in list(self.rooms):
             await self.close_room(room_id)
+        for feed_id in list(self.feeds):
+            await self.remove_feed(feed_id)
         for session in list(self.sessions.values()):
             await self._close_session(session, leave_if_transient=False)
         if self._tasks:

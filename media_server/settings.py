@@ -93,6 +93,9 @@ class MediaSettings(BaseModel):
         le=1000,
         description="peer connections one participant may hold (publish + subscriptions)",
     )
+    max_viewers_per_feed: int = Field(
+        default=64, ge=1, le=10000, description="WHEP viewers one feed (a camera stream) may have at once"
+    )
     max_participants_per_room: int = Field(default=32, ge=1, le=1000, description="a full room refuses joins")
     subscriber_send_buffer_bytes: int = Field(
         default=64 * 1024,

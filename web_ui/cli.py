@@ -71,6 +71,28 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.set_defaults(run=run)
 
+    sim = commands.add_parser(
+        "camera-sim",
+        help="run one simulated ONVIF camera with an RTSP stream",
+        description="a simulated ONVIF camera (device, media, PTZ, events; digest auth) streaming H.264 over RTSP:"
+        " a synthetic hall whose view follows PTZ, with a figure crossing now and then and a clock in the picture",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    sim.add_argument("--onvif-port", type=int, default=8000, help="ONVIF (HTTP) port (default 8000)")
+    sim.add_argument("--rtsp-port", type=int, default=8554, help="RTSP port (default 8554)")
+    sim.add_argument("--user", default="admin", help="user name (default admin)")
+    sim.add_argument("--password", default="hall-sim-1", help="password (default hall-sim-1)")
+    sim.add_argument("--name", default="模拟摄像机", help="the camera's name")
+    sim.add_argument("--size", default="1920x1080", help="main stream size (default 1920x1080)")
+    sim.add_argument("--fps", type=int, default=25, help="main stream frame rate (default 25)")
+    sim.add_argument("--codec", default="h264", choices=["h264", "h265"], help="main stream codec")
+    sim.add_argument("--no-ptz", action="store_true", help="a fixed camera")
+    sim.add_argument("--no-events", action="store_true", help="no ONVIF events (the hall detects motion itself)")
+    sim.add_argument("--clock-offset", type=float, default=0.0, help="seconds the camera's clock is off")
+    sim.add_argument("--figure-every", type=float, default=30.0, help="seconds between figures crossing the hall")
+    sim.add_argument("--discovery-port", type=int, default=None, help="answer WS-Discovery probes on this UDP port")
+    sim.set_defaults(run=run_camera_sim)
+
     token = commands.add_parser(
         "token",
         help="print a join token for a room",
@@ -217,6 +239,48 @@ async def seed_demo(settings: HallSettings) -> None:
                 pass
     finally:
         await db.dispose()
+
+
+# ------------------------------------------------------------------------------------ camera-sim
+
+
+def run_camera_sim(args: argparse.Namespace) -> int:
+    from camera_control.sim.camera import SimulatedCamera
+
+    width, _, height = args.size.partition("x")
+    if not (width.isdigit() and height.isdigit()) or int(width) % 2 or int(height) % 2:
+        raise ValueError(f"--size is WIDTHxHEIGHT in even numbers, e.g. 1920x1080, not {args.size!r}")
+    camera = SimulatedCamera(
+        args.host,
+        args.onvif_port,
+        args.rtsp_port,
+        args.user,
+        args.password,
+        ptz=not args.no_ptz,
+        events=not args.no_events,
+        clock_offset=args.clock_offset,
+        main_size=(int(width), int(height)),
+        main_fps=args.fps,
+        codec=args.codec,
+        discovery_port=args.discovery_port,
+        name=args.name,
+        figure_every=args.figure_every or None,
+    )
+
+    async def run() -> None:
+        async with camera:
+            print(
+                f"simulated camera {args.name}: ONVIF {camera.device_xaddr}  RTSP rtsp://{args.host}:{camera.rtsp_port}"
+                f"/main and /sub  (user {args.user})",
+                flush=True,
+            )
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 # ------------------------------------------------------------------------------------ token, user

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+import camera_control.errors as cameras
 import media_server.errors as media
 from web_ui.deps import Forbidden, NotAuthenticated
 from web_ui.identity import users as identity
@@ -28,7 +29,16 @@ class BadSdpEncoding(Exception):
     """The body is not text (400)."""
 
 
-STATUS: list[tuple[type[Exception], int, str]] = [
+class CameraRejected(Exception):
+    """Adding or re-checking a camera failed: the camera's own error, answered 422 with its code."""
+
+    def __init__(self, cause: cameras.CameraError) -> None:
+        super().__init__(str(cause))
+        self.code = cause.code
+
+
+# A code of None: the error carries its own `code` (the cameras' errors do).
+STATUS: list[tuple[type[Exception], int, str | None]] = [
     (NotAuthenticated, 401, "not_authenticated"),
     (TokenError, 401, "invalid_token"),
     (identity.InvalidCredentials, 401, "invalid_credentials"),
@@ -54,14 +64,26 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (media.NothingToSubscribe, 409, "nothing_published"),
     (media.RoomFull, 409, "room_full"),
     (media.RoomClosed, 410, "room_closed"),
+    (media.FeedNotFound, 404, "feed_not_found"),
     (media.MediaError, 400, "media_error"),
+    (CameraRejected, 422, None),
+    (cameras.CameraNotFound, 404, None),
+    (cameras.PresetNotFound, 404, None),
+    (cameras.CameraExists, 409, None),
+    (cameras.DeskTaken, 409, None),
+    (cameras.PtzNotSupported, 409, None),
+    (cameras.StreamNotAvailable, 409, None),
+    (cameras.CameraAuthFailed, 502, None),  # the hall's stored password no longer works: the camera's side
+    (cameras.CameraUnreachable, 503, None),
+    (cameras.CameraTimeout, 504, None),
+    (cameras.CameraError, 502, None),
 ]
 
 
 def status_of(exc: Exception) -> tuple[int, str]:
     for kind, status, code in STATUS:
         if isinstance(exc, kind):
-            return status, code
+            return status, code or str(getattr(exc, "code", "error"))
     return 500, "internal_error"
 
 

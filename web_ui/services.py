@@ -8,6 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
+from camera_control.service import CameraService
 from media_server import MediaNode
 from web_ui.audit import AuditLog
 from web_ui.db import Database
@@ -27,9 +28,11 @@ class Services:
     audit: AuditLog
     tokens: TokenService
     media: MediaNode
+    cameras: CameraService
     login_throttle: LoginThrottle = dataclasses.field(default_factory=LoginThrottle)
 
     async def close(self) -> None:
+        await self.cameras.close()
         await self.media.close()
         await self.db.dispose()
 
@@ -62,4 +65,7 @@ async def build_services(settings: HallSettings) -> Services:
     users = UserStore(
         db, max_failed_logins=settings.auth.max_failed_logins, lockout_seconds=settings.auth.lockout_seconds
     )
-    return Services(settings, db, users, AuditLog(db), tokens, MediaNode(settings.media))
+    media = MediaNode(settings.media)
+    cameras = CameraService(db, media, settings.cameras, settings.server.data_dir)
+    await cameras.start()
+    return Services(settings, db, users, AuditLog(db), tokens, media, cameras)

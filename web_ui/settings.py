@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from camera_control.settings import CameraSettings
 from media_server import MediaSettings
 
 
@@ -80,6 +81,7 @@ class HallSettings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    cameras: CameraSettings = Field(default_factory=CameraSettings)
 
     @classmethod
     def settings_customise_sources(

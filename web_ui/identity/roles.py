@@ -32,6 +32,12 @@ ROOM_MEMBERS = frozenset({Role.ADMIN, Role.LEADER, Role.STAFF, Role.OBSERVER, Ro
 ROOM_READERS = frozenset({Role.ADMIN, Role.LEADER, Role.STAFF, Role.OBSERVER})
 """May list rooms and read rosters through the API."""
 
+CAMERA_VIEWERS = frozenset({Role.ADMIN, Role.STAFF, Role.SECURITY})
+"""May see cameras: the wall, live view, snapshots, motion events, and move them (PTZ, presets)."""
+
+CAMERA_KEEPERS = frozenset({Role.ADMIN, Role.SECURITY})
+"""May add, change and remove cameras, and look for new ones on the network."""
+
 
 def parse_role(value: str) -> Role:
     try:

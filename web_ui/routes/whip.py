@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from media_server import Participant, PeerSession
+from media_server import Participant, PeerSession, SessionNotFound
 from web_ui.deps import Forbidden, ServicesDep, bearer_token, client_address, join_claims
 from web_ui.errors import BadSdpEncoding, PayloadTooLarge, UnsupportedMediaType
 from web_ui.identity.roles import ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS
@@ -76,7 +76,8 @@ async def read_offer(request: Request) -> str:
 def created(services: Services, request: Request, session: PeerSession, kind: str, room_id: str) -> Response:
     response = Response(session.answer_sdp, status_code=201, media_type=SDP)
     response.headers["Location"] = f"/{kind}/{room_id}/{session.id}"
-    response.headers["X-Participant-Id"] = session.participant.id
+    if session.participant is not None:
+        response.headers["X-Participant-Id"] = session.participant.id
     for link in ice_link_headers(services):
         response.headers.append("Link", link)
     response.headers.update(cors_headers(services, request))
@@ -163,12 +164,14 @@ async def end_session(room_id: str, session_id: str, request: Request, services:
     claims = join_claims(services, bearer_token(request), room_id, frozenset(ROOM_MEMBERS))
     session = services.media.session(session_id)
     expected = ("publish",) if kind == "whip" else ("subscribe", "program")
-    if session.participant.room.id != room_id or session.purpose not in expected:
-        services.media.session("")  # the same 404 as an unknown session: do not confirm it exists
+    participant = session.participant
+    if participant is None or participant.room.id != room_id or session.purpose not in expected:
+        # The same 404 as an unknown session: do not confirm that it exists.
+        raise SessionNotFound(f"session {session_id} does not exist")
     if claims.token_id != session.owner and claims.role not in ROOM_OPENERS:
         raise Forbidden("only the token that started this session, or the room's hosts, may end it")
     await services.media.end_session(session_id)
-    await audit(services, request, claims, f"{kind}_end", f"{room_id}/{session.participant.id}")
+    await audit(services, request, claims, f"{kind}_end", f"{room_id}/{participant.id}")
     return Response(status_code=200, headers=cors_headers(services, request))
 
 

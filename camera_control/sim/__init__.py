@@ -1,0 +1,1 @@
+"""A simulated ONVIF camera: SOAP services, WS-Discovery, and an RTSP server streaming a synthetic hall."""
