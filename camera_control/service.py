@@ -99,6 +99,16 @@ class CameraService:
     async def start(self) -> None:
         for record in await self.registry.cameras():
             await self._start_runtime(record)
+        self._spawn(self._prune_loop())
+
+    async def _prune_loop(self) -> None:
+        """Motion events older than the retention go, once at start and then daily."""
+        while True:
+            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.settings.event_retention_days)
+            removed = await self.registry.prune_events(cutoff)
+            if removed:
+                logger.info("removed %d motion events older than %d days", removed, self.settings.event_retention_days)
+            await asyncio.sleep(86400)
 
     async def close(self) -> None:
         for camera_id in list(self._runtimes):
@@ -149,6 +159,21 @@ class CameraService:
                 presets=presets,
             )
         )
+        await self._start_runtime(record)
+        return record
+
+    async def set_credentials(self, camera_id: int, username: str, password: str) -> CameraRecord:
+        """New credentials, checked against the camera before they replace the old ones."""
+        record = await self.registry.get(camera_id)
+        client = self._client(record.host, record.port, username, password)
+        try:
+            await client.connect()
+        finally:
+            await client.close()
+        await self.registry.set_password(camera_id, username, password)
+        await self._stop_runtime(camera_id)
+        await self.live.stop_camera(camera_id)
+        record = await self.registry.get(camera_id)
         await self._start_runtime(record)
         return record
 

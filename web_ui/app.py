@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
@@ -24,8 +24,14 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def create_app(settings: HallSettings, *, open_rooms: Sequence[str] = ()) -> FastAPI:
-    """The hall's app. `open_rooms` are opened at start-up (the demo's reception room)."""
+def create_app(
+    settings: HallSettings,
+    *,
+    open_rooms: Sequence[str] = (),
+    on_ready: Callable[[Services], Awaitable[None]] | None = None,
+) -> FastAPI:
+    """The hall's app. `open_rooms` are opened at start-up (the demo's reception room); `on_ready` runs once the
+    services are up (the demo registers its simulated cameras there)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,6 +39,8 @@ def create_app(settings: HallSettings, *, open_rooms: Sequence[str] = ()) -> Fas
         app.state.services = services
         for room_id in open_rooms:
             services.media.open_room(room_id, opened_by="hall")
+        if on_ready is not None:
+            await on_ready(services)
         logger.info("reception-hall ready (data in %s)", settings.server.data_dir)
         try:
             yield

@@ -8,7 +8,8 @@ import getpass
 import logging
 import re
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from web_ui.db import Database
 from web_ui.identity.roles import Role, parse_role
 from web_ui.identity.tokens import TokenService
 from web_ui.identity.users import IdentityError, UserExists, UserStore
-from web_ui.services import secret_key
+from web_ui.services import Services, secret_key
 from web_ui.settings import HallSettings, load_settings
 from web_ui.tls import self_signed
 
@@ -35,6 +36,15 @@ DEMO_USERS = [
     ("observer", Role.OBSERVER, "督查观察员"),
 ]
 DEMO_ROOM = "reception-1"
+DEMO_CAMERA_USER, DEMO_CAMERA_PASSWORD = "admin", "sim-demo-2026"
+DEMO_DESK = "接待室1号台"
+# name, location, PTZ, the camera's own ONVIF events (else the hall detects motion), ONVIF port, RTSP port,
+# seconds between figures crossing
+DEMO_CAMERAS = (
+    ("大厅全景", "接待大厅", True, True, 18081, 18554, 45.0),
+    ("接待室1号台", DEMO_DESK, True, False, 18082, 18555, 60.0),
+    ("大厅入口", "大厅入口", False, False, 18083, 18556, 75.0),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,7 +168,11 @@ class RedactTokens(logging.Filter):
         return True
 
 
-def serve(settings: HallSettings, open_rooms: Sequence[str] = ()) -> None:
+def serve(
+    settings: HallSettings,
+    open_rooms: Sequence[str] = (),
+    on_ready: Callable[[Services], Awaitable[None]] | None = None,
+) -> None:
     check_internals()  # stop now, with a clear message, if an aiortc upgrade moved our hook points
     server = settings.server
     ssl: dict[str, Any] = {}
@@ -169,7 +183,7 @@ def serve(settings: HallSettings, open_rooms: Sequence[str] = ()) -> None:
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     # The plain asyncio loop: the one the media path is tested and measured on.
     config = uvicorn.Config(
-        create_app(settings, open_rooms=open_rooms),
+        create_app(settings, open_rooms=open_rooms, on_ready=on_ready),
         host=server.host,
         port=server.port,
         log_level="info",
@@ -201,6 +215,7 @@ def base_url(settings: HallSettings) -> str:
 def run_demo(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     asyncio.run(seed_demo(settings))
+    start_demo_cameras()
     tokens = TokenService(secret_key(settings), max_join_ttl=settings.auth.join_token_max_ttl_seconds)
     url = base_url(settings)
     leader = tokens.issue_join(DEMO_ROOM, Role.LEADER, "王局长", 12 * 3600)
@@ -216,14 +231,77 @@ reception-hall demo  ·  信访接待大厅演示
     leader / 领导:       {url}/rooms/{DEMO_ROOM}#token={leader}
     petitioner / 群众:   {url}/rooms/{DEMO_ROOM}#token={petitioner}
     big screen / 大屏:   {url}/rooms/{DEMO_ROOM}/program#token={big_screen}
+  camera wall / 监控墙:  {url}/cameras   (security / staff / admin; simulated cameras on ONVIF ports \
+{", ".join(str(c[4]) for c in DEMO_CAMERAS)}, user {DEMO_CAMERA_USER} / {DEMO_CAMERA_PASSWORD})
   WHIP publish:          POST {url}/whip/{DEMO_ROOM}  (Authorization: Bearer <token from `hall token`>)
   WHEP program / 节目:   POST {url}/whep/{DEMO_ROOM}  (the same token; ?participant=ID for one person)
   API docs / 接口文档:   {url}/docs
 """,
         flush=True,
     )
-    serve(settings, open_rooms=[DEMO_ROOM])
+    serve(settings, open_rooms=[DEMO_ROOM], on_ready=register_demo_cameras)
     return 0
+
+
+def start_demo_cameras() -> None:
+    """The demo's simulated cameras, on their own event loop in a background thread (as if on the network)."""
+    from camera_control.sim.camera import SimulatedCamera
+
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    async def run() -> None:
+        cameras = [
+            SimulatedCamera(
+                "127.0.0.1",
+                onvif_port,
+                rtsp_port,
+                DEMO_CAMERA_USER,
+                DEMO_CAMERA_PASSWORD,
+                ptz=ptz,
+                events=events,
+                main_size=(1280, 720),
+                name=name,
+                figure_every=figure_every,
+            )
+            for name, _, ptz, events, onvif_port, rtsp_port, figure_every in DEMO_CAMERAS
+        ]
+        try:
+            for camera in cameras:
+                await camera.start()
+        except BaseException as exc:
+            failure.append(exc)
+            ready.set()
+            return
+        ready.set()
+        await asyncio.Event().wait()
+
+    threading.Thread(target=asyncio.run, args=(run(),), name="demo-cameras", daemon=True).start()
+    ready.wait(30)
+    if failure:  # the hall is still worth showing without them
+        logger.warning("the demo's simulated cameras could not start (ports in use?): %s", failure[0])
+
+
+async def register_demo_cameras(services: Services) -> None:
+    """Add the simulated cameras the first time, with the reception desk's preset."""
+    from camera_control.errors import CameraError
+    from camera_control.service import CameraDraft
+    from camera_control.sim.scene import OSD_MASKS
+
+    known = {(record.host, record.port) for record in await services.cameras.registry.cameras()}
+    masks = [[list(point) for point in polygon] for polygon in OSD_MASKS]  # the simulator's clock and stamp
+    for name, location, ptz, _, onvif_port, _, _ in DEMO_CAMERAS:
+        if ("127.0.0.1", onvif_port) in known:
+            continue
+        draft = CameraDraft(
+            name, location, "127.0.0.1", onvif_port, DEMO_CAMERA_USER, DEMO_CAMERA_PASSWORD, motion_masks=masks
+        )
+        try:
+            record = await services.cameras.add(draft)
+            if ptz and location == DEMO_DESK:
+                await services.cameras.set_preset(record.id, "1号台", desk=DEMO_DESK)
+        except CameraError as exc:
+            logger.warning("demo camera %s could not be added: %s", name, exc)
 
 
 async def seed_demo(settings: HallSettings) -> None:

@@ -177,9 +177,22 @@ async def test_bad_cameras_are_refused_and_nothing_is_saved(tmp_path):
         assert (await hall.client.get("/api/cameras", headers=headers)).json() == []
         response = await hall.client.post("/api/cameras", json=camera_body(camera), headers=headers)
         assert response.status_code == 201, response.text
+        camera_id = response.json()["id"]
         again = await hall.client.post("/api/cameras", json=camera_body(camera, name="又一个"), headers=headers)
         assert again.status_code == 409 and again.json()["error"] == "camera_exists"
         assert len((await hall.client.get("/api/cameras", headers=headers)).json()) == 1
+
+        # A change of password is checked first: a wrong one is refused and the working one stays.
+        url = f"/api/cameras/{camera_id}"
+        response = await hall.client.patch(url, json={"password": "not-it", "name": "改名"}, headers=headers)
+        assert response.status_code == 422 and response.json()["error"] == "camera_auth_failed"
+        assert await hall.services.cameras.registry.password(camera_id) == SIM_PASSWORD
+        assert (await hall.client.get(url, headers=headers)).json()["name"] == "大厅东南角"
+        response = await hall.client.patch(url, json={"username": "someone"}, headers=headers)
+        assert response.status_code == 422
+        response = await hall.client.patch(url, json={"name": "大厅西北角", "location": "二楼"}, headers=headers)
+        assert response.status_code == 200 and response.json()["name"] == "大厅西北角"
+        assert SIM_PASSWORD not in response.text
         assert (await hall.client.get("/healthz")).status_code == 200
 
 

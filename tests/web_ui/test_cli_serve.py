@@ -68,6 +68,21 @@ def test_demo_prints_working_sign_in_and_room_links(tmp_path: Path):
         token = leader_link.split("#token=")[1]
         with websockets.sync.client.connect(f"ws://127.0.0.1:{port}/ws/rooms/reception-1?token={token}") as socket:
             assert json.loads(socket.recv())["type"] == "welcome"
+
+        # The simulated cameras are on the wall, online, with the reception desk's preset.
+        assert f"http://127.0.0.1:{port}/cameras" in banner
+        guard = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"username": "security", "password": password})
+        headers = {"Authorization": "Bearer " + guard.json()["token"]}
+        deadline = time.monotonic() + 30
+        while True:
+            cameras = httpx.get(f"http://127.0.0.1:{port}/api/cameras", headers=headers).json()
+            if len(cameras) == 3 and all(c["status"] == "online" for c in cameras) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert [c["name"] for c in cameras] == ["大厅全景", "接待室1号台", "大厅入口"]
+        assert all(c["status"] == "online" for c in cameras), cameras
+        desk = cameras[1]["presets"]
+        assert {"name": "1号台", "desk": "接待室1号台"}.items() <= desk[0].items()
     finally:
         output = stop(process)
     assert "Traceback" not in output

@@ -12,7 +12,7 @@ import urllib.parse
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from camera_control.discovery import probe
 from camera_control.errors import CameraError, StreamNotAvailable
@@ -71,8 +71,16 @@ class CameraChange(BaseModel):
     location: str | None = Field(default=None, max_length=64)
     motion_detection: bool | None = None
     motion_masks: list[Polygon] | None = Field(default=None, max_length=16)
+    username: str | None = Field(default=None, min_length=1, max_length=64, description="new credentials (checked)")
+    password: str | None = Field(default=None, max_length=128)
     main_profile: str | None = Field(default=None, max_length=64)
     sub_profile: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _password_with_user(self) -> CameraChange:
+        if self.username is not None and self.password is None:
+            raise ValueError("give the password with the user name")
+        return self
 
 
 class PtzMove(BaseModel):
@@ -229,15 +237,20 @@ async def update_camera(
     camera_id: CameraId, body: CameraChange, request: Request, principal: KeeperDep, services: ServicesDep
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
+    username, password = changes.pop("username", None), changes.pop("password", None)
     record, _ = await services.cameras.get(camera_id)
+    if username is not None or password is not None:
+        assert password is not None  # the model insists
+        await checked(services.cameras.set_credentials(camera_id, username or record.username, password))
     tokens = {p.token for p in record.profiles}
     for field in ("main_profile", "sub_profile"):
         if field in changes and changes[field] not in tokens:
             raise CameraRejected(_unknown_profile(changes[field]))
     if "main_profile" in changes or "sub_profile" in changes:
         changes.update(await services.cameras.stream_uris(camera_id, changes))
-    record = await services.cameras.update(camera_id, **changes)
-    changed = body.model_dump(exclude_unset=True)
+    if changes:
+        record = await services.cameras.update(camera_id, **changes)
+    changed = body.model_dump(exclude_unset=True, exclude={"password"})
     await audit_staff(services, request, principal, "camera_updated", str(camera_id), changed)
     return camera_view(record, services.cameras.status(camera_id))
 
