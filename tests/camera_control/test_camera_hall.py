@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import cv2
+import numpy as np
 import pytest
 from camera_tools import (
     SIM_PASSWORD,
@@ -233,7 +235,8 @@ async def test_a_dropped_stream_shows_offline_then_live_again(tmp_path):
 
 
 async def test_h265_is_transcoded_once_for_every_viewer(tmp_path):
-    async with simulated_camera(events=False, codec="h265", main_size=(960, 540)) as camera, running_hall(tmp_path, **FAST) as hall:
+    h265 = simulated_camera(events=False, codec="h265", main_size=(960, 540))
+    async with h265 as camera, running_hall(tmp_path, **FAST) as hall:
         headers = await hall.bearer("guard", "security")
         body = camera_body(camera, motion_detection=False)
         added = (await hall.client.post("/api/cameras", json=body, headers=headers)).json()
@@ -253,3 +256,24 @@ async def test_h265_is_transcoded_once_for_every_viewer(tmp_path):
             for viewer, location in viewers:
                 await hall.client.delete(location, headers=headers)
                 await viewer.close()
+
+
+async def test_discovery_finds_the_camera_and_snapshots_are_pictures(tmp_path):
+    from hall_tools import free_port
+
+    discovery_port = free_port()  # a TCP port number that is free is as good a guess as any for UDP here
+    async with simulated_camera(discovery_port=discovery_port) as camera, running_hall(tmp_path) as hall:
+        headers = await hall.bearer("guard", "security")
+        probe = {"address": "127.0.0.1", "port": discovery_port, "timeout": 1.0}
+        found = (await hall.client.post("/api/cameras/discover", json=probe, headers=headers)).json()
+        assert [(c["host"], c["port"], c["registered"]) for c in found] == [("127.0.0.1", camera.onvif_port, False)]
+        camera_id = (await hall.client.post("/api/cameras", json=camera_body(camera), headers=headers)).json()["id"]
+        found = (await hall.client.post("/api/cameras/discover", json=probe, headers=headers)).json()
+        assert found[0]["registered"]
+
+        response = await hall.client.get(f"/api/cameras/{camera_id}/snapshot", headers=headers)
+        assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+        picture = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+        assert picture is not None and picture.shape[1] >= 640
+        audit = {(a["action"], a["actor"]) for a in await hall.services.audit.recent(50)}
+        assert ("camera_snapshot", "guard") in audit and ("camera_discovery", "guard") in audit
