@@ -4,6 +4,7 @@ moved, sent to presets, and raising motion events, with bad input refused and no
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import cv2
 import numpy as np
@@ -209,7 +210,8 @@ async def test_ptz_on_a_fixed_camera_is_refused(tmp_path):
         assert response.status_code == 409
 
 
-async def test_a_dropped_stream_shows_offline_then_live_again(tmp_path):
+async def test_a_dropped_stream_shows_offline_then_live_again(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
     async with simulated_camera(events=False) as camera, running_hall(tmp_path, **FAST) as hall:
         headers = await hall.bearer("guard", "security")
         body = camera_body(camera, motion_detection=False)
@@ -232,6 +234,8 @@ async def test_a_dropped_stream_shows_offline_then_live_again(tmp_path):
         finally:
             await hall.client.delete(location, headers=headers)
             await viewer.close()
+    assert "stream lost" in caplog.text  # the reconnects were logged ...
+    assert SIM_PASSWORD not in caplog.text  # ... and the camera's password never was
 
 
 async def test_h265_is_transcoded_once_for_every_viewer(tmp_path):
