@@ -229,7 +229,8 @@ class _Transcoder:
             size = (picture.width & ~1, picture.height & ~1)
             if self._encoder is None or size != self._size:
                 bitrate = int(size[0] * size[1] * self._fps * TRANSCODE_BITS_PER_PIXEL)
-                self._encoder = VideoEncoder("H264", size[0], size[1], self._fps, bitrate)
+                # Two threads: a 1080p transcode does not keep up at 25 fps on one core of this class of machine.
+                self._encoder = VideoEncoder("H264", size[0], size[1], self._fps, bitrate, threads=2)
                 self._size = size
             if picture.format.name != "yuv420p" or (picture.width, picture.height) != size:
                 picture = picture.reformat(width=size[0], height=size[1], format="yuv420p")

@@ -194,7 +194,7 @@ def _audio_decoder(codec: CodecInfo) -> AudioCodecContext | None:
 class VideoEncoder:
     """Encodes the program picture for one codec; realtime settings as aiortc's own encoders use."""
 
-    def __init__(self, codec_name: str, width: int, height: int, fps: int, bitrate: int) -> None:
+    def __init__(self, codec_name: str, width: int, height: int, fps: int, bitrate: int, threads: int = 1) -> None:
         self.codec_name = codec_name.upper()
         self.keyframe_requested = True
         time_base = fractions.Fraction(1, fps)
@@ -227,7 +227,7 @@ class VideoEncoder:
         context.pix_fmt = "yuv420p"
         context.time_base = time_base
         context.framerate = fractions.Fraction(fps, 1)
-        context.thread_count = 1
+        context.thread_count = threads
         self._context = context
         self._index = 0
 
