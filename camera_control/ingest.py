@@ -86,12 +86,14 @@ class RtspIngest:
         self._thread = threading.Thread(target=self._run, name=f"ingest-{self.name}", daemon=True)
         self._thread.start()
 
-    async def stop(self) -> None:
-        """Stop pulling; returns when the thread has let go of the camera (or after the read timeout)."""
+    async def stop(self, wait: float | None = None) -> None:
+        """Stop pulling; returns when the thread has let go of the camera, or after `wait` seconds (by default
+        as long as a blocked open or read can take: FFmpeg is interrupted at its timeouts)."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread.is_alive():
-            await asyncio.to_thread(thread.join, self._read_timeout + self._open_timeout + 1)
+            limit = self._read_timeout + self._open_timeout + 1 if wait is None else wait
+            await asyncio.to_thread(thread.join, limit)
         self._set_state(IngestState.STOPPED, None)
 
     def request_keyframe(self) -> bool:

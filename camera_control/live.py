@@ -98,8 +98,8 @@ class LiveStreams:
             await self._stop(self.streams[key])
 
     async def close(self) -> None:
-        for stream in list(self.streams.values()):
-            await self._stop(stream)
+        """At shutdown: every stream at once, without waiting long for a camera that does not answer."""
+        await asyncio.gather(*(self._stop(stream, wait=1.0) for stream in list(self.streams.values())))
 
     # ------------------------------------------------------------------ internals
 
@@ -157,7 +157,7 @@ class LiveStreams:
             task = asyncio.ensure_future(self._stop(stream))
             task.add_done_callback(_log_failure)
 
-    async def _stop(self, stream: LiveStream) -> None:
+    async def _stop(self, stream: LiveStream, wait: float | None = None) -> None:
         key = (stream.camera_id, stream.which)
         if self.streams.get(key) is not stream:
             return
@@ -165,7 +165,7 @@ class LiveStreams:
         if stream.stop_timer is not None:
             stream.stop_timer.cancel()
         await self._media.remove_feed(stream.feed.id)
-        await stream.ingest.stop()
+        await stream.ingest.stop(wait)
         logger.info("camera %d: %s stream stopped", stream.camera_id, stream.which)
 
     def _status(self, camera_id: int, which: str, state: IngestState, error: str | None) -> None:

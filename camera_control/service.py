@@ -111,8 +111,8 @@ class CameraService:
             await asyncio.sleep(86400)
 
     async def close(self) -> None:
-        for camera_id in list(self._runtimes):
-            await self._stop_runtime(camera_id)
+        # All cameras at once: one that does not answer must not hold up the others' goodbyes.
+        await asyncio.gather(*(self._stop_runtime(camera_id) for camera_id in list(self._runtimes)))
         await self.live.close()
         for task in list(self._tasks):
             task.cancel()
