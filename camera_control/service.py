@@ -430,8 +430,9 @@ class CameraService:
             try:
                 client = await self._connected(runtime)
                 runtime.subscription = client.motion_events(
-                    lambda event: tracker.update(MotionSample(event.active, 1.0 if event.active else 0.0,
-                                                              at=event.at, topic=event.raw_topic))
+                    lambda event: tracker.update(
+                        MotionSample(event.active, 1.0 if event.active else 0.0, at=event.at, topic=event.raw_topic)
+                    )
                 )
                 await runtime.subscription.start()
             except CameraError as exc:

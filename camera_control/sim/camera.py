@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from camera_control.sim.discovery import DiscoveryResponder
-from camera_control.sim.onvif_service import OnvifService, StreamProfile
+from camera_control.sim.onvif import OnvifService, StreamProfile
 from camera_control.sim.state import CameraState
 
 if TYPE_CHECKING:

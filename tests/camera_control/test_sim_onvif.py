@@ -25,7 +25,7 @@ from onvif.util import is_auth_error
 
 from camera_control.sim.camera import SimulatedCamera
 from camera_control.sim.discovery import DiscoveryResponder
-from camera_control.sim.onvif_service import OnvifService
+from camera_control.sim.onvif import OnvifService
 from camera_control.sim.state import CameraState
 
 USER = "admin"
@@ -352,7 +352,7 @@ async def test_a_pull_point_hears_the_motion_alarm_rise_and_fall(start_service, 
     assert alarm == [("Changed", "true"), ("Changed", "false")]
     assert rule == ["true", "false"]
     await manager.shutdown()  # Unsubscribe
-    assert not service._pullpoints
+    assert not service._events.pullpoints
 
 
 async def test_pull_points_renew_expire_and_unsubscribe(start_service, connect):
