@@ -71,12 +71,14 @@ def test_demo_prints_working_sign_in_and_room_links(tmp_path: Path):
 
         # The simulated cameras are on the wall, online, with the reception desk's preset.
         assert f"http://127.0.0.1:{port}/cameras" in banner
-        guard = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json={"username": "security", "password": password})
+        sign_in = {"username": "security", "password": password}
+        guard = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json=sign_in)
         headers = {"Authorization": "Bearer " + guard.json()["token"]}
         deadline = time.monotonic() + 30
         while True:
             cameras = httpx.get(f"http://127.0.0.1:{port}/api/cameras", headers=headers).json()
-            if len(cameras) == 3 and all(c["status"] == "online" for c in cameras) or time.monotonic() > deadline:
+            ready = len(cameras) == 3 and all(c["status"] == "online" for c in cameras)
+            if ready or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         assert [c["name"] for c in cameras] == ["大厅全景", "接待室1号台", "大厅入口"]
