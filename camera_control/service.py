@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from camera_control.bus import CameraBus
-from camera_control.errors import CameraError, PtzNotSupported, StreamNotAvailable
+from camera_control.errors import CameraError, DeskTaken, PresetNotFound, PtzNotSupported, StreamNotAvailable
 from camera_control.ingest import IngestState
 from camera_control.live import LiveStreams, Which
 from camera_control.motion import DetectorWatch, MotionSample, MotionTracker, OpenEvent
@@ -252,11 +252,21 @@ class CameraService:
     async def set_preset(self, camera_id: int, name: str, desk: str | None = None) -> PresetRecord:
         """Store the camera's current position as a preset (on the camera), named `name` here."""
         runtime, client = await self._ptz(camera_id)
+        if desk:
+            await self._check_desk_free(desk)  # before the camera stores anything
         # Cameras often take only ASCII preset names; the hall keeps the friendly (Chinese) name itself.
         token = await client.set_preset(runtime.record.main_profile, _ascii_name(name))
         preset = await self.registry.save_preset(camera_id, token, name, desk)
         await self._reload(camera_id)
         return preset
+
+    async def _check_desk_free(self, desk: str, camera_id: int | None = None, token: str | None = None) -> None:
+        try:
+            owner, preset = await self.registry.desk_preset(desk)
+        except PresetNotFound:
+            return
+        if (owner, preset.token) != (camera_id, token):
+            raise DeskTaken(f"desk {desk} already has a camera preset")
 
     async def rename_preset(self, camera_id: int, token: str, name: str, desk: str | None) -> PresetRecord:
         record = await self.registry.get(camera_id)

@@ -75,6 +75,10 @@ async def test_add_watch_move_preset_and_motion(tmp_path):
             assert response.status_code == 201, response.text
             token = response.json()["token"]
             saved = camera.state.position()
+            taken = {"name": "别的", "desk": "接待室1号台"}
+            response = await hall.client.post(f"/api/cameras/{camera_id}/presets", json=taken, headers=headers)
+            assert response.status_code == 409 and response.json()["error"] == "desk_taken"
+            assert len(camera.state.presets()) == 1  # refused before the camera stored anything
             await hall.client.post(f"/api/cameras/{camera_id}/ptz/home", headers=headers)
             assert camera.state.position() != saved
             camera_of_desk, preset = await hall.services.cameras.point_at_desk("接待室1号台")
