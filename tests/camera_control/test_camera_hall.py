@@ -105,9 +105,13 @@ async def test_add_watch_move_preset_and_motion(tmp_path):
             await hall.client.delete(location, headers=headers)
             await viewer.close()
 
-        audit = await hall.services.audit.recent(200)
-        done = {(a["action"], a["actor"]) for a in audit}
-        for action in ("camera_added", "camera_watched", "ptz_move", "preset_set", "ptz_home"):
+        wanted = ("camera_added", "camera_watched", "ptz_move", "preset_set", "ptz_home", "camera_watch_ended")
+        for _ in range(100):  # the end of watching is written as the session closes
+            done = {(a["action"], a["actor"]) for a in await hall.services.audit.recent(200)}
+            if all((action, "guard") in done for action in wanted):
+                break
+            await asyncio.sleep(0.05)
+        for action in wanted:
             assert (action, "guard") in done, action
 
 

@@ -26,6 +26,7 @@ from web_ui.deps import (
     Principal,
     ServicesDep,
     audit_staff,
+    client_address,
     require_roles,
 )
 from web_ui.errors import CameraRejected
@@ -358,7 +359,22 @@ async def whep_camera(
     offer = await read_offer(request)
     session = await services.cameras.watch(camera_id, stream, offer, viewer=principal.username)
     session.owner = principal.username
-    await audit_staff(services, request, principal, "camera_watched", f"{camera_id}/{stream}")
+    target = f"{camera_id}/{stream}"
+    await audit_staff(services, request, principal, "camera_watched", target)
+    # The end is audited however it comes: a DELETE, a closed tab, a lost network, the camera removed.
+    client = client_address(request)
+
+    def ended() -> None:
+        record = services.audit.record(
+            actor=principal.username,
+            role=principal.role.value,
+            action="camera_watch_ended",
+            target=target,
+            client=client,
+        )
+        services.cameras.spawn(record)
+
+    session.on_closed = ended
     response = Response(session.answer_sdp, status_code=201, media_type=SDP)
     response.headers["Location"] = f"/whep/cameras/{camera_id}/{session.id}"
     for link in ice_link_headers(services):
@@ -376,8 +392,7 @@ async def whep_camera_end(
         raise SessionNotFound(f"session {session_id} does not exist")
     if session.owner != principal.username and principal.role not in CAMERA_KEEPERS:
         raise Forbidden("only the person watching, or a camera keeper, may end this")
-    await services.media.end_session(session_id)
-    await audit_staff(services, request, principal, "camera_watch_ended", str(camera_id))
+    await services.media.end_session(session_id)  # audited as the session ends
     return Response(status_code=200, headers=cors_headers(services, request))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import html
 from pathlib import Path
 from typing import Annotated
 
@@ -38,3 +39,12 @@ async def room_page(room_id: Annotated[str, PathParam(pattern=ROOM_ID)], service
 async def program_page(room_id: Annotated[str, PathParam(pattern=ROOM_ID)], services: ServicesDep) -> HTMLResponse:
     # The hall's big screen: the room's program over WHEP. The token travels in the fragment here too.
     return HTMLResponse(page("program.html", services.settings.server.default_language))
+
+
+@router.get("/cameras")
+async def camera_wall_page(services: ServicesDep) -> HTMLResponse:
+    # The wall signs in with the session cookie; the page itself is public and says what a visitor may see.
+    server = services.settings.server
+    zone = html.escape(server.time_zone, quote=True)
+    text = page("cameras.html", server.default_language)
+    return HTMLResponse(text.replace('content="Asia/Shanghai"', f'content="{zone}"', 1))

@@ -4,6 +4,7 @@ import { applyTranslations, errorText, installLanguageSwitch, t } from "/static/
 
 const $ = (selector) => document.querySelector(selector);
 const OPENERS = new Set(["admin", "leader", "staff"]);
+const CAMERA_VIEWERS = new Set(["admin", "staff", "security"]);
 let me = null;
 
 function showError(target, error) {
@@ -25,6 +26,7 @@ async function showLobby() {
   $("#lobby").hidden = false;
   $("#sign-out").hidden = false;
   $("#who").textContent = `${t("lobby.signedInAs")}：${me.display_name}（${t("role." + me.role)}）`;
+  $("#cameras-entry").hidden = !CAMERA_VIEWERS.has(me.role);
   $("#new-room").hidden = !OPENERS.has(me.role);
   $("#invite").hidden = !OPENERS.has(me.role);
   await refreshRooms();
