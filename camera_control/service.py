@@ -160,6 +160,7 @@ class CameraService:
             )
         )
         await self._start_runtime(record)
+        self.bus.publish({"type": "camera_added", "camera_id": record.id})
         return record
 
     async def set_credentials(self, camera_id: int, username: str, password: str) -> CameraRecord:
@@ -175,6 +176,7 @@ class CameraService:
         await self.live.stop_camera(camera_id)
         record = await self.registry.get(camera_id)
         await self._start_runtime(record)
+        self.bus.publish({"type": "camera_updated", "camera_id": camera_id})
         return record
 
     async def stream_uris(self, camera_id: int, changes: dict[str, Any]) -> dict[str, str]:
@@ -200,6 +202,7 @@ class CameraService:
         await self._stop_runtime(camera_id)
         await self.live.stop_camera(camera_id)
         await self._start_runtime(record)
+        self.bus.publish({"type": "camera_updated", "camera_id": camera_id})
         return record
 
     async def delete(self, camera_id: int) -> None:
@@ -335,9 +338,11 @@ class CameraService:
             await runtime.client.close()
 
     async def _reload(self, camera_id: int) -> None:
+        """After a preset change: the runtime and every open wall see it."""
         runtime = self._runtimes.get(camera_id)
         if runtime is not None:
             runtime.record = await self.registry.get(camera_id)
+        self.bus.publish({"type": "camera_updated", "camera_id": camera_id})
 
     async def _runtime(self, camera_id: int) -> CameraRuntime:
         runtime = self._runtimes.get(camera_id)
@@ -503,6 +508,10 @@ class CameraService:
                 "boxes": event.boxes,
             }
         )
+
+    def spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        """Run a coroutine for the cameras' sake, owned here (the web edge's audit of a session's end)."""
+        return self._spawn(coroutine)
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)

@@ -65,6 +65,7 @@ class PeerSession:
     owner: str | None = None  # who may end it besides the room's hosts (the web edge's token id)
     feed: Feed | None = None  # for watching: the feed
     viewer: str = ""  # for watching: who watches (for the log)
+    on_closed: Callable[[], None] | None = None  # told once when the session ends, however it ends
 
     @property
     def scope(self) -> str:
@@ -499,6 +500,8 @@ class MediaNode:
             await session.pc.close()
             self.stats.peer_connections -= 1
             logger.info("%s: %s stopped watching (session %s)", session.scope, session.viewer, session.id)
+            if session.on_closed is not None:
+                session.on_closed()
             return
         room = participant.room
         if session.purpose == "publish":
