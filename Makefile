@@ -56,6 +56,7 @@ lint: install-test
 bench: install-test
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/frames.py
+	$(BIN)/python bench/cameras.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
