@@ -27,6 +27,8 @@ from media_server.codecs import VIDEO_CLOCK, VideoEncoder
 logger = logging.getLogger(__name__)
 
 START_CODE = b"\x00\x00\x00\x01"
+AUTH_REFUSED = "the camera refused the user name or password"
+AUTH_BACKOFF = 120.0  # seconds: cameras lock an account out after repeated failed logins (Hikvision, Dahua)
 TRANSCODE_BITS_PER_PIXEL = 0.1  # per frame: 1080p25 -> about 5 Mbit/s, 640x360 at 10 fps -> 230 kbit/s
 
 
@@ -108,7 +110,8 @@ class RtspIngest:
     def _run(self) -> None:
         delay = self._backoff[0]
         while not self._stop.is_set():
-            self._set_state(IngestState.CONNECTING, None)
+            if self.state is IngestState.IDLE:  # a retry stays offline until it is live again: no flapping
+                self._set_state(IngestState.CONNECTING, None)
             started = time.monotonic()
             try:
                 self._pull()
@@ -121,10 +124,12 @@ class RtspIngest:
                 break
             if time.monotonic() - started > 10 * self._backoff[0] and self.state is IngestState.LIVE:
                 delay = self._backoff[0]  # it ran for a while: the next failure starts the backoff afresh
+            if error == AUTH_REFUSED:
+                delay = max(delay, AUTH_BACKOFF)
             logger.info("%s: stream lost (%s); retrying in %.1f s", self.name, error, delay)
             self._set_state(IngestState.OFFLINE, error)
             self._stop.wait(delay)
-            delay = min(delay * 2, self._backoff[1])
+            delay = min(delay * 2, max(self._backoff[1], delay))
 
     def _pull(self) -> None:
         options = {"rtsp_transport": "tcp", "timeout": str(int(self._read_timeout * 1e6))}
@@ -225,9 +230,15 @@ class _Transcoder:
         self._fps = max(1, min(60, round(float(rate))))
         self._encoder: VideoEncoder | None = None
         self._size: tuple[int, int] | None = None
+        self.broken = 0
 
     def handle(self, packet: Any, base: int) -> None:
-        for picture in self._decoder.decode(packet):
+        try:
+            pictures = self._decoder.decode(packet)
+        except av.error.InvalidDataError:  # one broken packet: skip it, the next keyframe mends the picture
+            self.broken += 1
+            return
+        for picture in pictures:
             size = (picture.width & ~1, picture.height & ~1)
             if self._encoder is None or size != self._size:
                 bitrate = int(size[0] * size[1] * self._fps * TRANSCODE_BITS_PER_PIXEL)
@@ -267,5 +278,5 @@ def _describe(exc: av.error.FFmpegError) -> str:
     """FFmpeg's reason without the URL it was given (which carries the credentials)."""
     reason = getattr(exc, "strerror", None) or type(exc).__name__
     if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in str(reason):
-        return "the camera refused the user name or password"
+        return AUTH_REFUSED
     return str(reason)

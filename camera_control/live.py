@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import urllib.parse
 from collections.abc import Callable
 from typing import Literal
 
 from camera_control.ingest import IngestState, RtspIngest
+from camera_control.onvif.uris import with_credentials
 from camera_control.registry import CameraRecord
 from camera_control.settings import CameraSettings
 from media_server import Feed, MediaNode, PeerSession
@@ -41,18 +41,6 @@ class LiveStream:
 
 def feed_id(camera_id: int, which: str) -> str:
     return f"camera-{camera_id}-{which}"
-
-
-def with_credentials(uri: str, username: str, password: str) -> str:
-    """The stream URI with the credentials in it, for the ingest alone: never shown, never logged."""
-    parts = urllib.parse.urlsplit(uri)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    userinfo = f"{urllib.parse.quote(username, safe='')}:{urllib.parse.quote(password, safe='')}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
 
 
 class LiveStreams:
@@ -154,8 +142,12 @@ class LiveStreams:
     def _stop_if_unneeded(self, stream: LiveStream) -> None:
         stream.stop_timer = None
         if not stream.needed:
-            task = asyncio.ensure_future(self._stop(stream))
+            task = asyncio.ensure_future(self._stop_unneeded(stream))
             task.add_done_callback(_log_failure)
+
+    async def _stop_unneeded(self, stream: LiveStream) -> None:
+        if not stream.needed:  # a viewer may have come between the timer and now
+            await self._stop(stream)
 
     async def _stop(self, stream: LiveStream, wait: float | None = None) -> None:
         key = (stream.camera_id, stream.which)

@@ -63,11 +63,13 @@ class MotionTracker:
         self._on_start = on_start
         self._on_end = on_end
         self.current: OpenEvent | None = None
+        self._end_timer: asyncio.TimerHandle | None = None
 
     def update(self, sample: MotionSample, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         event = self.current
         if sample.active:
+            self._cancel_timer()
             boxes = [list(b) for b in sample.boxes]
             if event is None:
                 self.current = OpenEvent(sample.at, self.source, sample.topic, sample.score, boxes, now)
@@ -78,12 +80,29 @@ class MotionTracker:
                 event.score = sample.score
                 event.boxes = boxes or event.boxes
             return
-        if event is not None and now - event.last_motion >= self._hold:
+        if event is None:
+            return
+        remaining = self._hold - (now - event.last_motion)
+        if remaining <= 0:
+            self._cancel_timer()
             self.current = None
             self._on_end(event, sample.at)
+        elif self._end_timer is None:
+            # A camera says "no motion" once, often within the hold, then nothing: end it when the hold is up.
+            self._end_timer = asyncio.get_running_loop().call_later(remaining, self._expire)
+
+    def _expire(self) -> None:
+        self._end_timer = None
+        self.update(MotionSample(False))
+
+    def _cancel_timer(self) -> None:
+        if self._end_timer is not None:
+            self._end_timer.cancel()
+            self._end_timer = None
 
     def close(self) -> None:
         """End an open event (the camera is going away)."""
+        self._cancel_timer()
         if self.current is not None:
             event, self.current = self.current, None
             self._on_end(event, dt.datetime.now(dt.UTC))

@@ -13,17 +13,24 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from camera_control.bus import CameraBus
-from camera_control.errors import CameraError, DeskTaken, PresetNotFound, PtzNotSupported, StreamNotAvailable
-from camera_control.ingest import IngestState
+from camera_control.errors import (
+    CameraError,
+    CameraNotFound,
+    DeskTaken,
+    PresetNotFound,
+    PtzNotSupported,
+    StreamNotAvailable,
+)
+from camera_control.ingest import AUTH_REFUSED, IngestState
 from camera_control.live import LiveStreams, Which
 from camera_control.motion import DetectorWatch, MotionSample, MotionTracker, OpenEvent
-from camera_control.onvif import CameraInfo, MotionSubscription, OnvifCamera, Profile
+from camera_control.onvif import CameraInfo, MotionSubscription, OnvifCamera, Profile, SubscriptionState
+from camera_control.onvif.uris import storable
 from camera_control.registry import (
     CameraRecord,
     CameraRegistry,
@@ -68,6 +75,7 @@ class CameraRuntime:
     health: asyncio.Task[None] | None = None
     detector: DetectorWatch | None = None
     subscription: MotionSubscription | None = None
+    events: asyncio.Task[None] | None = None  # keeps the subscription alive
     tracker: MotionTracker | None = None
     lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
@@ -92,6 +100,7 @@ class CameraService:
         self.live = LiveStreams(media, settings, on_status=self._stream_status)
         self._connector = connector
         self._runtimes: dict[int, CameraRuntime] = {}
+        self._leaving: set[int] = set()  # cameras being removed: nothing may start them again
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -112,8 +121,12 @@ class CameraService:
 
     async def close(self) -> None:
         # All cameras at once: one that does not answer must not hold up the others' goodbyes.
-        await asyncio.gather(*(self._stop_runtime(camera_id) for camera_id in list(self._runtimes)))
+        await asyncio.gather(
+            *(self._stop_runtime(camera_id) for camera_id in list(self._runtimes)), return_exceptions=True
+        )
         await self.live.close()
+        if self._tasks:  # let the last writes (ends of events and of watching) land, briefly
+            await asyncio.wait(list(self._tasks), timeout=2)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -127,8 +140,8 @@ class CameraService:
         try:
             info = await client.connect()
             main, sub = choose_profiles(info)
-            main_uri = strip_credentials(await client.stream_uri(main.token))
-            sub_uri = main_uri if sub.token == main.token else strip_credentials(await client.stream_uri(sub.token))
+            main_uri = storable(await client.stream_uri(main.token))
+            sub_uri = main_uri if sub.token == main.token else storable(await client.stream_uri(sub.token))
             presets: tuple[PresetRecord, ...] = ()
             if info.ptz is not None and info.ptz.presets and main.ptz:
                 presets = tuple(PresetRecord(p.token, p.name) for p in await client.presets(main.token))
@@ -187,7 +200,7 @@ class CameraService:
         for which in ("main", "sub"):
             token = changes.get(f"{which}_profile")
             if token is not None:
-                uris[f"{which}_uri"] = strip_credentials(await client.stream_uri(token))
+                uris[f"{which}_uri"] = storable(await client.stream_uri(token))
         return uris
 
     async def cameras(self) -> list[tuple[CameraRecord, dict[str, Any]]]:
@@ -207,9 +220,13 @@ class CameraService:
 
     async def delete(self, camera_id: int) -> None:
         await self.registry.get(camera_id)
-        await self._stop_runtime(camera_id)
-        await self.live.stop_camera(camera_id)
-        await self.registry.delete(camera_id)
+        self._leaving.add(camera_id)
+        try:
+            await self._stop_runtime(camera_id)
+            await self.live.stop_camera(camera_id)
+            await self.registry.delete(camera_id)
+        finally:
+            self._leaving.discard(camera_id)
         self.bus.publish({"type": "camera_removed", "camera_id": camera_id})
 
     def status(self, camera_id: int) -> dict[str, Any]:
@@ -321,6 +338,8 @@ class CameraService:
     # ------------------------------------------------------------------ runtimes
 
     async def _start_runtime(self, record: CameraRecord) -> None:
+        if record.id in self._runtimes:  # started meanwhile by a viewer or a move: this one replaces it
+            await self._stop_runtime(record.id)
         runtime = CameraRuntime(record)
         self._runtimes[record.id] = runtime
         runtime.health = self._spawn(self._health_loop(runtime))
@@ -345,6 +364,8 @@ class CameraService:
         self.bus.publish({"type": "camera_updated", "camera_id": camera_id})
 
     async def _runtime(self, camera_id: int) -> CameraRuntime:
+        if camera_id in self._leaving:
+            raise CameraNotFound(f"camera {camera_id} is being removed")
         runtime = self._runtimes.get(camera_id)
         if runtime is None:
             record = await self.registry.get(camera_id)  # CameraNotFound
@@ -388,6 +409,9 @@ class CameraService:
                 if runtime.client is not None:
                     client, runtime.client = runtime.client, None
                     await client.close()
+            except Exception:  # the database went away, say: the check must go on, the status must not freeze
+                logger.exception("camera %d: the health check failed", runtime.record.id)
+                self._set_onvif(runtime, False, "check_failed")
             await asyncio.sleep(self.settings.health_interval)
 
     def _set_onvif(self, runtime: CameraRuntime, ok: bool, detail: str | None) -> None:
@@ -399,7 +423,10 @@ class CameraService:
         if runtime is None:
             return
         self.bus.publish({"type": "stream_status", "camera_id": camera_id, "stream": which, "state": state.value})
-        self._update_status(runtime, "stream_lost" if state is IngestState.OFFLINE else None)
+        if state is IngestState.OFFLINE:
+            self._update_status(runtime, "stream_refused" if error == AUTH_REFUSED else "stream_lost")
+        else:
+            self._update_status(runtime, None)
 
     def _update_status(self, runtime: CameraRuntime, detail: str | None) -> None:
         camera_id = runtime.record.id
@@ -430,7 +457,7 @@ class CameraService:
         )
         tracker = runtime.tracker
         if record.onvif_events:
-            self._spawn(self._subscribe_events(runtime, tracker))
+            runtime.events = self._spawn(self._keep_events(runtime, tracker))
             return
         password = await self.registry.password(record.id)
         feed = self.live.hold(record, password, "sub", MOTION_HOLDER)
@@ -439,23 +466,35 @@ class CameraService:
         )
         runtime.detector.start()
 
-    async def _subscribe_events(self, runtime: CameraRuntime, tracker: MotionTracker) -> None:
-        """The camera's own motion events, over a PullPoint subscription the adapter keeps alive."""
-        while runtime.subscription is None:
-            try:
-                client = await self._connected(runtime)
-                runtime.subscription = client.motion_events(
-                    lambda event: tracker.update(
-                        MotionSample(event.active, 1.0 if event.active else 0.0, at=event.at, topic=event.raw_topic)
+    async def _keep_events(self, runtime: CameraRuntime, tracker: MotionTracker) -> None:
+        """The camera's own motion events, over a PullPoint subscription the adapter keeps alive; subscribed
+        again whenever it ends (the health check replaced a client that stopped answering, say)."""
+        client: OnvifCamera | None = None
+        while True:
+            subscription = runtime.subscription
+            alive = subscription is not None and subscription.state is not SubscriptionState.STOPPED
+            if not alive or client is not runtime.client:
+                if subscription is not None and alive:
+                    await subscription.stop()
+                try:
+                    client = await self._connected(runtime)
+                    runtime.subscription = client.motion_events(
+                        lambda event: tracker.update(
+                            MotionSample(event.active, 1.0 if event.active else 0.0, at=event.at, topic=event.raw_topic)
+                        )
                     )
-                )
-                await runtime.subscription.start()
-            except CameraError as exc:
-                runtime.subscription = None
-                logger.info("camera %d: motion events not available yet (%s)", runtime.record.id, exc.code)
-                await asyncio.sleep(self.settings.health_interval)
+                    await runtime.subscription.start()
+                except CameraError as exc:
+                    runtime.subscription = None
+                    logger.info("camera %d: motion events not available now (%s)", runtime.record.id, exc.code)
+            await asyncio.sleep(self.settings.health_interval)
 
     async def _stop_motion(self, runtime: CameraRuntime) -> None:
+        if runtime.events is not None:
+            events, runtime.events = runtime.events, None
+            events.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await events
         if runtime.detector is not None:
             detector, runtime.detector = runtime.detector, None
             await detector.stop()
@@ -547,13 +586,6 @@ def choose_profiles(info: CameraInfo) -> tuple[Profile, Profile]:
     others = [p for p in info.profiles if p.token != main.token] or [main]
     sub = min(others, key=lambda p: (not passthrough(p), pixels(p) or 1 << 30))
     return main, sub
-
-
-def strip_credentials(uri: str) -> str:
-    parts = urllib.parse.urlsplit(uri)
-    if "@" not in parts.netloc:
-        return uri
-    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _stream_profile(profile: Profile) -> StreamProfile:

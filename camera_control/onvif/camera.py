@@ -188,7 +188,8 @@ class OnvifCamera:
             async with asyncio.timeout(self.timeout):
                 return await getattr(service, operation)(dict(params) if params is not None else None)
         except LIBRARY_ERRORS as exc:
-            raise translate(exc, self.label, operation.removeprefix("authless_"), self.timeout) from exc
+            # from None: the library's exception may carry URLs with credentials
+            raise translate(exc, self.label, operation.removeprefix("authless_"), self.timeout) from None
 
     async def _read_clock_offset(self) -> float:
         """Seconds the camera's clock is ahead of ours, from GetSystemDateAndTime (0 when it cannot say).

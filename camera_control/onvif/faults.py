@@ -20,6 +20,7 @@ from camera_control.errors import (
 )
 from camera_control.onvif.library import ONVIFError
 from camera_control.onvif.reading import local_name
+from camera_control.onvif.uris import redact
 
 LIBRARY_ERRORS: Final = (
     TimeoutError,
@@ -91,9 +92,9 @@ def translate(exc: BaseException, label: str, what: str, timeout: float) -> Came
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
         return CameraProtocolError(f"camera {label} hung up in the middle of {what}", host=label)
     if isinstance(exc, aiohttp.ClientConnectionError | OSError):
-        return CameraUnreachable(f"the connection to camera {label} failed during {what}: {exc}", host=label)
+        return CameraUnreachable(f"the connection to camera {label} failed during {what}: {_safe(exc)}", host=label)
     if isinstance(exc, aiohttp.ClientError):
-        return CameraProtocolError(f"camera {label} answered {what} with something unusable: {exc}", host=label)
+        return CameraProtocolError(f"camera {label} answered {what} with something unusable: {_safe(exc)}", host=label)
     if isinstance(exc, zeep.exceptions.Fault):
         return fault_error(_zeep_fault_info(exc), label, what)
     if isinstance(exc, zeep.exceptions.TransportError):
@@ -105,8 +106,17 @@ def translate(exc: BaseException, label: str, what: str, timeout: float) -> Came
             f"camera {label} answered {what} with HTTP {exc.status_code} and no usable SOAP answer", host=label
         )
     if isinstance(exc, zeep.exceptions.Error | etree.XMLSyntaxError):
-        return CameraProtocolError(f"camera {label} sent a broken answer to {what}: {exc}", host=label)
-    return CameraProtocolError(f"camera {label} failed {what}: {exc}", host=label)
+        return CameraProtocolError(f"camera {label} sent a broken answer to {what}: {_safe(exc)}", host=label)
+    return CameraProtocolError(f"camera {label} failed {what}: {_safe(exc)}", host=label)
+
+
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\",)]+")
+
+
+def _safe(exc: BaseException) -> str:
+    """The library's words with every URL in them redacted: aiohttp puts the request URL (and a camera's
+    query credentials, XiongMai's snapshot) into its messages."""
+    return _URL.sub(lambda match: redact(match.group(0)), str(exc))
 
 
 def raw_fault_info(fault: etree._Element) -> FaultInfo:

@@ -40,7 +40,8 @@ async def fetch_snapshot(
                     status = response.status
                     content = await response.read() if status < 300 else b""
     except LIBRARY_ERRORS as exc:
-        raise translate(exc, label, "the snapshot", timeout) from exc
+        # from None: the library's exception may carry URLs with credentials
+        raise translate(exc, label, "the snapshot", timeout) from None
     if status in (401, 403):
         message = f"camera {label} refused the user name or password for snapshots"
         raise CameraAuthFailed(message, host=label)

@@ -149,7 +149,8 @@ class RawSoap:
                     status = response.status
                     content = await response.read()
         except LIBRARY_ERRORS as exc:
-            raise translate(exc, owner.label, what, limit) from exc
+            # from None: the library's exception may carry URLs with credentials
+            raise translate(exc, owner.label, what, limit) from None
         return _answer_body(content, status, owner.label, what)
 
     def _envelope(

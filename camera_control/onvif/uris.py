@@ -34,6 +34,15 @@ def without_credentials(uri: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=query))
 
 
+def storable(uri: str) -> str:
+    """The URI as it may be stored: no userinfo, no credential query, XiongMai's in-path credentials emptied.
+    `with_credentials` fills it in again for the ingest."""
+    blank = without_credentials(uri)
+    parts = urllib.parse.urlsplit(blank)
+    path = _XM_PATH_CREDENTIALS.sub("user=_password=", parts.path)
+    return urllib.parse.urlunsplit(parts._replace(path=path))
+
+
 def with_credentials(uri: str, username: str, password: str) -> str:
     """The URI with percent-encoded credentials as its userinfo (replacing any the camera put there)."""
     parts = urllib.parse.urlsplit(uri)

@@ -240,13 +240,14 @@ async def update_camera(
     changes = body.model_dump(exclude_unset=True)
     username, password = changes.pop("username", None), changes.pop("password", None)
     record, _ = await services.cameras.get(camera_id)
-    if username is not None or password is not None:
-        assert password is not None  # the model insists
-        await checked(services.cameras.set_credentials(camera_id, username or record.username, password))
     tokens = {p.token for p in record.profiles}
     for field in ("main_profile", "sub_profile"):
         if field in changes and changes[field] not in tokens:
             raise CameraRejected(_unknown_profile(changes[field]))
+    if username is not None or password is not None:
+        assert password is not None  # the model insists
+        record = await checked(services.cameras.set_credentials(camera_id, username or record.username, password))
+        await audit_staff(services, request, principal, "camera_credentials_changed", str(camera_id))
     if "main_profile" in changes or "sub_profile" in changes:
         changes.update(await services.cameras.stream_uris(camera_id, changes))
     if changes:
@@ -406,6 +407,8 @@ async def camera_socket(websocket: WebSocket) -> None:
     try:
         principal = await _socket_principal(websocket, services)
     except (NotAuthenticated, Forbidden) as exc:
+        # Accepted first, so the page sees why (4401, 4403) rather than a bare failed handshake.
+        await websocket.accept()
         await websocket.close(code=4401 if isinstance(exc, NotAuthenticated) else 4403, reason=str(exc)[:120])
         return
     await websocket.accept()
