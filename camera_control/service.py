@@ -49,6 +49,10 @@ logger = logging.getLogger(__name__)
 Status = Literal["unknown", "online", "offline"]
 BROWSER_CODECS = ("H264",)  # what reaches a browser without transcoding
 MOTION_HOLDER = "motion"
+# Changes that need the camera's streams and motion detection started afresh.
+RESTARTING_FIELDS = frozenset(
+    {"motion_detection", "motion_masks", "main_profile", "sub_profile", "main_uri", "sub_uri"}
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -212,6 +216,9 @@ class CameraService:
 
     async def update(self, camera_id: int, **fields: Any) -> CameraRecord:
         record = await self.registry.update(camera_id, **fields)
+        if not set(fields) & RESTARTING_FIELDS:  # a new name or place: nobody's picture is cut
+            await self._reload(camera_id)
+            return record
         await self._stop_runtime(camera_id)
         await self.live.stop_camera(camera_id)
         await self._start_runtime(record)
