@@ -452,17 +452,7 @@ class _Viewers(Role):
         if probe.decodes:
             self.tasks.append(asyncio.ensure_future(_consume(track, probe)))
             return
-        # Count complete frames on the receiver's way to its decoder; the decoder thread stays idle.
-        decoder_queue = receiver._RTCRtpReceiver__decoder_queue
-        put = decoder_queue.put
-
-        def counting_put(item: Any, *args: Any, **kwargs: Any) -> None:
-            if item is None:
-                put(item, *args, **kwargs)
-            else:
-                probe.on_encoded(item[1].timestamp)
-
-        decoder_queue.put = counting_put
+        relay_procs.count_encoded_frames(receiver, probe)  # type: ignore[arg-type]  (a probe of our own)
 
     async def snapshot(self) -> dict[str, Any]:
         return {

@@ -40,7 +40,6 @@ Numbers are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import fractions
@@ -62,6 +61,7 @@ if ROOT not in sys.path:  # run from a checkout without installing the package
 import _camera_procs as procs  # noqa: E402  (bench/ is sys.path[0] when run as a script)
 import av  # noqa: E402
 import numpy as np  # noqa: E402
+import relay  # noqa: E402  (its process plumbing: one message from each, stopping them)
 
 from camera_control.sim.scene import OSD_MASKS, read_clock_stamp, stamp_time  # noqa: E402
 from media_server import FEED_H264, EncodedFrame  # noqa: E402
@@ -78,8 +78,7 @@ TARGET_MOTION_CAMERAS, TARGET_MOTION_CORES = 16, 1.0
 TARGET_LATENCY_MS = 300.0
 
 
-class BenchError(RuntimeError):
-    pass
+BenchError = relay.BenchError
 
 
 # --------------------------------------------------------------------------- processes
@@ -130,42 +129,10 @@ class Processes:
         return results
 
     def _collect(self, roles: list[str], kind: str, timeout: float) -> dict[str, Any]:
-        by_connection = {self._controls[role]: role for role in roles}
-        pending = set(by_connection)
-        received: dict[str, Any] = {}
-        deadline = time.monotonic() + timeout
-        while pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                missing = sorted(by_connection[c] for c in pending)
-                raise BenchError(f"timed out waiting for {kind!r} from {', '.join(missing)}")
-            for control in multiprocessing.connection.wait(list(pending), timeout=min(remaining, 1.0)):
-                role = by_connection[control]
-                try:
-                    message = self._controls[role].recv()
-                except EOFError:
-                    raise BenchError(f"the {role} process exited (code {self._processes[role].exitcode})") from None
-                if message[0] == "error":
-                    raise BenchError(f"the {role} process failed:\n{message[1]}")
-                if message[0] != kind:
-                    raise BenchError(f"the {role} process sent {message[0]!r}, expected {kind!r}")
-                received[role] = message[1]
-                pending.discard(control)
-        return received
+        return relay.collect({role: self._controls[role] for role in roles}, self._processes, kind, timeout)
 
     def stop(self) -> None:
-        for control in self._controls.values():
-            with contextlib.suppress(OSError):
-                control.send(("stop",))
-        deadline = time.monotonic() + 20
-        for role, process in self._processes.items():
-            process.join(timeout=max(0.1, deadline - time.monotonic()))
-            if process.is_alive():
-                print(f"  ({role} process did not exit; killing pid {process.pid})", file=sys.stderr)
-                process.kill()
-                process.join(timeout=5)
-        for control in self._controls.values():
-            control.close()
+        relay.stop_processes(self._controls, self._processes)
         self._processes.clear()
         self._controls.clear()
 

@@ -97,18 +97,18 @@ def run_config(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         start("relay", procs.run_relay, relay_publisher_end, relay_subscriber_end, config.relay, config.k)
     start("subscribers", procs.run_subscribers, subscriber_end, config.k, args.decoders)
     try:
-        ready = _collect(controls, processes, "ready", timeout=60 + 2 * config.k)
+        ready = collect(controls, processes, "ready", timeout=60 + 2 * config.k)
         start_at = time.time() + args.warmup
         for control in controls.values():
             control.send(("window", start_at, start_at + args.seconds))
-        results = _collect(controls, processes, "result", timeout=args.warmup + args.seconds + 60)
+        results = collect(controls, processes, "result", timeout=args.warmup + args.seconds + 60)
         results["subscribers"]["silent"] = ready["subscribers"]["silent"]
         return results
     finally:
-        _stop(controls, processes)
+        stop_processes(controls, processes)
 
 
-def _collect(controls: dict[str, Any], processes: dict[str, Any], kind: str,
+def collect(controls: dict[str, Any], processes: dict[str, Any], kind: str,
              timeout: float) -> dict[str, Any]:
     """One `kind` message from every process; a process error or death raises BenchError."""
     by_connection = {control: role for role, control in controls.items()}
@@ -135,7 +135,7 @@ def _collect(controls: dict[str, Any], processes: dict[str, Any], kind: str,
     return received
 
 
-def _stop(controls: dict[str, Any], processes: dict[str, Any]) -> None:
+def stop_processes(controls: dict[str, Any], processes: dict[str, Any]) -> None:
     for control in controls.values():
         with contextlib.suppress(OSError):
             control.send(("stop",))
