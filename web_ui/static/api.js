@@ -1,6 +1,6 @@
 // JSON calls to the hall's API with the session cookie and its CSRF token.
 
-function csrfToken() {
+export function csrfToken() {
   const match = document.cookie.match(/(?:^|; )hall_csrf=([^;]*)/);
   return match ? decodeURIComponent(match[1]) : "";
 }

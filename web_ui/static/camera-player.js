@@ -4,7 +4,8 @@
 // next keyframe (up to ~2 s): the player says "connecting" until the first frame is on screen. When the
 // camera drops, the session stays and frames resume when it is back; a failed peer connection, or a
 // picture frozen long after the camera came back, gets a new session.
-import { gatheringComplete } from "/static/signalling.js";
+import { csrfToken } from "/static/api.js";
+import { gatheringComplete, iceServersFrom } from "/static/signalling.js";
 
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
 const STALLED_AFTER_MS = 4000; // no new frame for this long: say so on the picture
@@ -12,24 +13,6 @@ const RESTART_AFTER_MS = 15000; // ...and for this long while the camera is up: 
 const DISCONNECTED_GRACE_MS = 6000; // "disconnected" often heals by itself; "failed" never does
 // Waiting will not cure these: stop and let the page say why.
 const PERMANENT_ERRORS = new Set(["not_authenticated", "invalid_token", "forbidden", "camera_not_found", "stream_not_available"]);
-
-export function csrfToken() {
-  const match = document.cookie.match(/(?:^|; )hall_csrf=([^;]*)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
-export function iceServersFrom(response) {
-  // RFC 9725: <turn:host>; rel="ice-server"; username="u"; credential="c"
-  const links = response.headers.get("Link");
-  if (!links) return [];
-  return links.split(/,(?=\s*<)/).flatMap((link) => {
-    const url = link.match(/<([^>]+)>/)?.[1];
-    if (!url || !/rel="ice-server"/.test(link)) return [];
-    const username = link.match(/username="([^"]*)"/)?.[1];
-    const credential = link.match(/credential="([^"]*)"/)?.[1];
-    return [{ urls: url, ...(username ? { username, credential } : {}) }];
-  });
-}
 
 /**
  * States, reported through onstate(state, detail):

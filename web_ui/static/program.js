@@ -1,7 +1,7 @@
 // The program page: the room's composed picture and mixed sound over WHEP, for the hall's big screen.
 // Open it as /rooms/<room>/program#token=<join token>; it reconnects by itself until the token expires.
 import { applyTranslations, errorText, installLanguageSwitch, t } from "/static/i18n.js";
-import { gatheringComplete } from "/static/signalling.js";
+import { gatheringComplete, iceServersFrom } from "/static/signalling.js";
 
 const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000];
 const PERMANENT_ERRORS = new Set(["invalid_token", "not_authenticated", "forbidden", "room_closed"]);
@@ -25,19 +25,6 @@ function setStatus(text, isError = false) {
   status.textContent = text || "";
   status.hidden = !text;
   status.classList.toggle("error", Boolean(isError));
-}
-
-function iceServersFrom(response) {
-  // RFC 9725: ICE servers come as Link headers: <turn:host>; rel="ice-server"; username="u"; credential="c"
-  const links = response.headers.get("Link");
-  if (!links) return [];
-  return links.split(/,(?=\s*<)/).flatMap((link) => {
-    const url = link.match(/<([^>]+)>/)?.[1];
-    if (!url || !/rel="ice-server"/.test(link)) return [];
-    const username = link.match(/username="([^"]*)"/)?.[1];
-    const credential = link.match(/credential="([^"]*)"/)?.[1];
-    return [{ urls: url, ...(username ? { username, credential } : {}) }];
-  });
 }
 
 async function connect() {

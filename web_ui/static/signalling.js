@@ -79,6 +79,19 @@ export function gatheringComplete(pc, timeoutMs = 3000) {
   });
 }
 
+export function iceServersFrom(response) {
+  // RFC 9725: ICE servers come as Link headers: <turn:host>; rel="ice-server"; username="u"; credential="c"
+  const links = response.headers.get("Link");
+  if (!links) return [];
+  return links.split(/,(?=\s*<)/).flatMap((link) => {
+    const url = link.match(/<([^>]+)>/)?.[1];
+    if (!url || !/rel="ice-server"/.test(link)) return [];
+    const username = link.match(/username="([^"]*)"/)?.[1];
+    const credential = link.match(/credential="([^"]*)"/)?.[1];
+    return [{ urls: url, ...(username ? { username, credential } : {}) }];
+  });
+}
+
 export function iceConfiguration(servers) {
   return { iceServers: (servers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })) };
 }
