@@ -68,7 +68,7 @@ class CameraRecord:
     profiles: tuple[StreamProfile, ...]
     main_profile: str
     sub_profile: str
-    main_uri: str  # as the camera gave it: no credentials
+    main_uri: str  # as the camera gave it, with every credential taken out (onvif.uris.storable)
     sub_uri: str
     ptz: dict[str, bool] | None  # capabilities; None: no PTZ
     onvif_events: bool

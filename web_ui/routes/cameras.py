@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from camera_control.discovery import probe
 from camera_control.errors import CameraError, StreamNotAvailable
-from camera_control.registry import CameraRecord, MotionEventRecord
+from camera_control.registry import CameraRecord, MotionEventRecord, PresetRecord
 from camera_control.service import CameraDraft
 from media_server import SessionNotFound
 from web_ui.deps import (
@@ -32,7 +32,7 @@ from web_ui.deps import (
 from web_ui.errors import CameraRejected
 from web_ui.identity.roles import CAMERA_KEEPERS, CAMERA_VIEWERS
 from web_ui.identity.tokens import TokenError
-from web_ui.routes.whip import SDP, cors_headers, ice_link_headers, read_offer
+from web_ui.routes.whip import SDP, cors_headers, created, read_offer
 from web_ui.services import Services
 
 logger = logging.getLogger(__name__)
@@ -143,13 +143,17 @@ def camera_view(record: CameraRecord, status: dict[str, Any]) -> dict[str, Any]:
         "main_profile": record.main_profile,
         "sub_profile": record.sub_profile,
         "ptz": record.ptz,
-        "presets": [{"token": p.token, "name": p.name, "desk": p.desk} for p in record.presets],
+        "presets": [preset_view(p) for p in record.presets],
         "onvif_events": record.onvif_events,
         "motion_detection": record.motion_detection,
         "motion_masks": record.motion_masks,
         "clock_offset_seconds": round(record.clock_offset, 1),
         **status,
     }
+
+
+def preset_view(preset: PresetRecord) -> dict[str, Any]:
+    return {"token": preset.token, "name": preset.name, "desk": preset.desk}
 
 
 def event_view(event: MotionEventRecord) -> dict[str, Any]:
@@ -286,7 +290,7 @@ async def ptz_home(camera_id: CameraId, request: Request, principal: ViewerDep, 
 @router.get("/{camera_id}/presets", summary="The camera's presets, read from the camera")
 async def list_presets(camera_id: CameraId, principal: ViewerDep, services: ServicesDep) -> list[dict[str, Any]]:
     presets = await services.cameras.refresh_presets(camera_id)
-    return [{"token": p.token, "name": p.name, "desk": p.desk} for p in presets]
+    return [preset_view(p) for p in presets]
 
 
 @router.post("/{camera_id}/presets", status_code=201, summary="Save where the camera looks now as a preset")
@@ -295,7 +299,7 @@ async def set_preset(
 ) -> dict[str, Any]:
     preset = await services.cameras.set_preset(camera_id, body.name, body.desk)
     await audit_staff(services, request, principal, "preset_set", f"{camera_id}/{preset.token}", body.model_dump())
-    return {"token": preset.token, "name": preset.name, "desk": preset.desk}
+    return preset_view(preset)
 
 
 @router.put("/{camera_id}/presets/{token}", summary="Rename a preset, or tie it to a reception desk")
@@ -309,7 +313,7 @@ async def rename_preset(
 ) -> dict[str, Any]:
     preset = await services.cameras.rename_preset(camera_id, token, body.name, body.desk)
     await audit_staff(services, request, principal, "preset_renamed", f"{camera_id}/{token}", body.model_dump())
-    return {"token": preset.token, "name": preset.name, "desk": preset.desk}
+    return preset_view(preset)
 
 
 @router.post("/{camera_id}/presets/{token}/goto", status_code=204, summary="Turn the camera to a preset")
@@ -376,12 +380,7 @@ async def whep_camera(
         services.cameras.spawn(record)
 
     session.on_closed = ended
-    response = Response(session.answer_sdp, status_code=201, media_type=SDP)
-    response.headers["Location"] = f"/whep/cameras/{camera_id}/{session.id}"
-    for link in ice_link_headers(services):
-        response.headers.append("Link", link)
-    response.headers.update(cors_headers(services, request))
-    return response
+    return created(services, request, session, "whep", f"cameras/{camera_id}")
 
 
 @whep_router.delete("/whep/cameras/{camera_id}/{session_id}", summary="Stop watching a camera")
