@@ -7,13 +7,8 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, DateTime, Integer, MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+# One naming convention for the hall's one schema (the migrations name constraints by it).
+from camera_control.tables import NAMING
 
 
 class Base(DeclarativeBase):
