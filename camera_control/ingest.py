@@ -21,7 +21,7 @@ from typing import Any
 import av
 import av.error
 
-from media_server import EncodedFrame, Feed
+from media_server import EncodedFrame, Feed, h264_has_nal
 from media_server.codecs import VIDEO_CLOCK, VideoEncoder
 
 logger = logging.getLogger(__name__)
@@ -209,8 +209,8 @@ class _Passthrough:
         packets = self._filter.filter(packet) if self._filter is not None else [packet]
         for each in packets:
             data = bytes(each)
-            keyframe = bool(each.is_keyframe) or _has_nal(data, 5)
-            if keyframe and self._parameter_sets and not _has_nal(data, 7):
+            keyframe = bool(each.is_keyframe) or h264_has_nal(data, (5,))
+            if keyframe and self._parameter_sets and not h264_has_nal(data, (7,)):
                 # Some cameras (and FFmpeg's RTSP demuxer when the camera sends them only in the SDP's
                 # sprop-parameter-sets) put SPS and PPS in extradata alone: a viewer joining at this
                 # keyframe needs them in the stream.
@@ -261,17 +261,6 @@ def _to_clock(item: Any) -> int | None:
     if item.pts is None or item.time_base is None:
         return None
     return int(item.pts * item.time_base * VIDEO_CLOCK)
-
-
-def _has_nal(data: bytes, nal_type: int) -> bool:
-    start = 0
-    while True:
-        start = data.find(b"\x00\x00\x01", start)
-        if start < 0 or start + 3 >= len(data):
-            return False
-        if data[start + 3] & 0x1F == nal_type:
-            return True
-        start += 3
 
 
 def _describe(exc: av.error.FFmpegError) -> str:

@@ -8,6 +8,7 @@ from media_server.aiortc_adapter import (
     CodecInfo,
     EncodedFrame,
     check_internals,
+    h264_has_nal,
 )
 from media_server.errors import (
     CodecMismatch,
@@ -83,4 +84,5 @@ __all__ = [
     "UnknownLayout",
     "UnsupportedCodecs",
     "check_internals",
+    "h264_has_nal",
 ]

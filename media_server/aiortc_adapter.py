@@ -95,15 +95,20 @@ def is_keyframe(codec_name: str, data: bytes) -> bool:
     if name == "VP8":  # RFC 6386 section 9.1: frame tag bit 0 is 0 for a key frame
         return (data[0] & 0x01) == 0
     if name == "H264":  # Annex-B from aiortc's depayloader: an IDR slice or an SPS starts a keyframe
-        start = 0
-        while True:
-            start = data.find(b"\x00\x00\x01", start)
-            if start < 0 or start + 3 >= len(data):
-                return False
-            if data[start + 3] & 0x1F in (5, 7):
-                return True
-            start += 3
+        return h264_has_nal(data, (5, 7))
     return True  # audio frames decode on their own
+
+
+def h264_has_nal(data: bytes, nal_types: tuple[int, ...]) -> bool:
+    """Whether an Annex-B access unit holds a NAL unit of one of these types (5 IDR slice, 7 SPS, 8 PPS)."""
+    start = 0
+    while True:
+        start = data.find(b"\x00\x00\x01", start)
+        if start < 0 or start + 3 >= len(data):
+            return False
+        if data[start + 3] & 0x1F in nal_types:
+            return True
+        start += 3
 
 
 class MarkerJitterBuffer(JitterBuffer):
