@@ -65,3 +65,7 @@ class InvalidProgram(MediaError):
 
 class UnknownLayout(InvalidProgram):
     """A program layout name the compositor does not know."""
+
+
+class NotAdmitted(MediaError):
+    """A participant still in the waiting room sends or receives no media until someone admits them."""

@@ -20,6 +20,7 @@ from media_server.errors import (
     FeedNotFound,
     InvalidProgram,
     NegotiationFailed,
+    NotAdmitted,
     NothingToSubscribe,
     ParticipantNotFound,
     ProgramNotAvailable,
@@ -124,7 +125,18 @@ class MediaNode:
         self.rooms.pop(room_id, None)
         logger.info("%s: room closed", room_id)
 
-    def join(self, room_id: str, *, name: str, role: str, may_open: bool, transient: bool = False) -> Participant:
+    def join(
+        self,
+        room_id: str,
+        *,
+        name: str,
+        role: str,
+        may_open: bool,
+        transient: bool = False,
+        waiting: bool = False,
+        attributes: dict[str, str] | None = None,
+    ) -> Participant:
+        """Join a room; a `waiting` participant stays in its waiting room until `admit`."""
         room = self.rooms.get(room_id)
         if room is None:
             if not may_open:
@@ -134,11 +146,34 @@ class MediaNode:
             raise RoomClosed(f"room {room_id} is closed")
         if len(room.participants) >= room.max_participants:
             raise RoomFull(f"room {room_id} is full ({room.max_participants} participants)")
-        participant = Participant(new_id("PA"), room, name=name, role=role, transient=transient)
+        participant = Participant(
+            new_id("PA"),
+            room,
+            name=name,
+            role=role,
+            transient=transient,
+            waiting=waiting,
+            attributes=dict(attributes or {}),
+        )
         room.participants[participant.id] = participant
         room.emit(RoomEvent("participant_joined", room_id, participant=participant.info()))
-        logger.info("%s: participant %s joined as %s", room_id, participant.id, role)
+        logger.info("%s: participant %s joined as %s%s", room_id, participant.id, role, " (waiting)" if waiting else "")
         return participant
+
+    def admit(self, participant: Participant) -> None:
+        """Let a waiting participant in: from now on they may publish and subscribe."""
+        if not participant.waiting:
+            return
+        participant.waiting = False
+        participant.room.emit(RoomEvent("participant_updated", participant.room.id, participant=participant.info()))
+        logger.info("%s: participant %s admitted", participant.room.id, participant.id)
+
+    async def remove(self, participant: Participant) -> None:
+        """Take a participant out of the room; their own connection hears `participant_removed` first."""
+        if participant.id not in participant.room.participants:
+            return
+        participant.room.emit(RoomEvent("participant_removed", participant.room.id, participant=participant.info()))
+        await self.leave(participant)
 
     def participant(self, room_id: str, participant_id: str) -> Participant:
         participant = self.room(room_id).participants.get(participant_id)
@@ -169,6 +204,7 @@ class MediaNode:
 
     async def publish(self, participant: Participant, offer_sdp: str) -> PeerSession:
         """Answer a publisher's offer; its tracks become publications forwarded to subscribers."""
+        _check_admitted(participant)
         offer = sdp.check_offer(offer_sdp, "publish", max_bytes=self.settings.max_sdp_bytes)
         if participant.publications:
             raise NegotiationFailed(f"participant {participant.id} already publishes; end that session first")
@@ -230,6 +266,7 @@ class MediaNode:
 
     async def subscribe(self, subscriber: Participant, source_id: str, offer_sdp: str) -> PeerSession:
         """Answer a subscriber's offer with the source participant's media, forwarded as encoded."""
+        _check_admitted(subscriber)
         offer = sdp.check_offer(offer_sdp, "subscribe", max_bytes=self.settings.max_sdp_bytes)
         source = self.participant(subscriber.room.id, source_id)
         if not source.publications:
@@ -289,6 +326,7 @@ class MediaNode:
 
     async def subscribe_program(self, subscriber: Participant, offer_sdp: str) -> PeerSession:
         """Answer a viewer's offer with the room's program: the composed picture and the mixed sound."""
+        _check_admitted(subscriber)
         offer = sdp.check_offer(offer_sdp, "subscribe", max_bytes=self.settings.max_sdp_bytes)
         room = subscriber.room
         for earlier in [s for s in self.sessions.values() if s.participant is subscriber and s.purpose == "program"]:
@@ -548,6 +586,11 @@ class MediaNode:
             await self._close_session(session, leave_if_transient=False)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _check_admitted(participant: Participant) -> None:
+    if participant.waiting:
+        raise NotAdmitted(f"participant {participant.id} is in the waiting room: wait until you are admitted")
 
 
 def _transceiver_of(pc: RTCPeerConnection, track: object) -> RTCRtpTransceiver:

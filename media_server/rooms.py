@@ -21,6 +21,7 @@ RoomEventType = Literal[
     "participant_joined",
     "participant_left",
     "participant_updated",
+    "participant_removed",
     "track_published",
     "track_unpublished",
     "program_updated",
@@ -112,6 +113,10 @@ class Participant:
     subscriptions: dict[str, Subscription] = dataclasses.field(default_factory=dict)
     audio_muted: bool = False
     video_muted: bool = False
+    # In the waiting room: no media to or from anyone until admitted (see MediaNode.admit).
+    waiting: bool = False
+    # What the application tags a participant with (e.g. the appointment it came for); shown in the roster.
+    attributes: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -121,6 +126,8 @@ class Participant:
             "joined_at": self.joined_at.isoformat(),
             "audio_muted": self.audio_muted,
             "video_muted": self.video_muted,
+            "waiting": self.waiting,
+            "attributes": dict(self.attributes),
             "publications": [p.info() for p in self.publications.values()],
         }
 

@@ -64,6 +64,7 @@ STATUS: list[tuple[type[Exception], int, str | None]] = [
     (media.NothingToSubscribe, 409, "nothing_published"),
     (media.RoomFull, 409, "room_full"),
     (media.RoomClosed, 410, "room_closed"),
+    (media.NotAdmitted, 403, "not_admitted"),
     (media.FeedNotFound, 404, "feed_not_found"),
     (media.MediaError, 400, "media_error"),
     (CameraRejected, 422, None),

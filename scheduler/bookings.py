@@ -1,0 +1,535 @@
+"""Leaders, their reception days and slots, and booking into them: the rules, each refusal with its reason.
+
+A slot's places are counted by a conditional UPDATE (`booked < capacity`) that runs first in the booking's
+transaction: on PostgreSQL the row lock, on SQLite the write lock, make two bookings of the last place
+impossible, and every refusal after it rolls the transaction back, so nothing is changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduler.clock import Clock, as_utc
+from scheduler.errors import (
+    AppointmentNotFound,
+    DayNotFound,
+    DayOverlaps,
+    InvalidRequest,
+    LeaderExists,
+    LeaderNotFound,
+    PetitionerBusy,
+    PublicBookingClosed,
+    SlotClosed,
+    SlotInPast,
+    SlotNotFound,
+    SlotTaken,
+    SlotTooFarAhead,
+    TooManyOpenAppointments,
+)
+from scheduler.personal import PersonalData, mask_phone, normalise_phone
+from scheduler.records import AppointmentRecord, Booking, DayRecord, LeaderRecord, PetitionerDetails
+from scheduler.settings import SchedulerSettings
+from scheduler.states import OPEN_STATES, State
+from scheduler.store import (
+    Messages,
+    SessionSource,
+    appointment_record,
+    appointment_row,
+    leader_record,
+    link_hash,
+    slot_record,
+    transition,
+)
+from scheduler.tables import AppointmentEventRow, AppointmentRow, LeaderRow, PetitionerRow, ReceptionDayRow, SlotRow
+
+OPEN = tuple(s.value for s in OPEN_STATES)
+MAX_SLOTS_PER_DAY = 96
+SEARCH_LIMIT = 200
+
+
+class Bookings:
+    def __init__(
+        self,
+        db: SessionSource,
+        settings: SchedulerSettings,
+        personal: PersonalData,
+        messages: Messages,
+        clock: Clock,
+        zone: ZoneInfo,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.personal = personal
+        self.messages = messages
+        self.clock = clock
+        self.zone = zone
+
+    # ------------------------------------------------------------------ leaders
+
+    async def add_leader(
+        self, name: str, *, title: str = "", username: str | None = None, desk: str | None = None
+    ) -> LeaderRecord:
+        name = _text(name, "a leader's name", 1, 64)
+        async with self.db.session() as session:
+            row = LeaderRow(name=name, title=title.strip()[:64], username=username or None, desk=desk or None)
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise LeaderExists(f"the account '{username}' already belongs to a leader") from None
+            return leader_record(row)
+
+    async def leaders(self) -> list[LeaderRecord]:
+        async with self.db.session() as session:
+            rows = await session.scalars(select(LeaderRow).where(LeaderRow.active).order_by(LeaderRow.id))
+            return [leader_record(row) for row in rows]
+
+    async def leader_of(self, username: str) -> LeaderRecord | None:
+        async with self.db.session() as session:
+            row = (await session.execute(select(LeaderRow).where(LeaderRow.username == username))).scalar_one_or_none()
+            return leader_record(row) if row else None
+
+    # ------------------------------------------------------------------ reception days
+
+    async def open_day(
+        self,
+        leader_id: int,
+        day: dt.date,
+        start: dt.time,
+        end: dt.time,
+        *,
+        slot_minutes: int,
+        capacity: int = 1,
+        desk: str | None = None,
+        public_booking: bool = False,
+        note: str = "",
+        actor: str,
+    ) -> DayRecord:
+        """Open a leader's reception day (接访日), cut into slots of `slot_minutes` (hall time)."""
+        starts_at = dt.datetime.combine(day, start, self.zone).astimezone(dt.UTC)
+        ends_at = dt.datetime.combine(day, end, self.zone).astimezone(dt.UTC)
+        if not 5 <= slot_minutes <= 240:
+            raise InvalidRequest("a slot lasts 5 to 240 minutes")
+        if not 1 <= capacity <= 20:
+            raise InvalidRequest("a slot takes 1 to 20 petitioners")
+        if ends_at <= starts_at:
+            raise InvalidRequest("a reception day ends after it starts")
+        count = int((ends_at - starts_at) / dt.timedelta(minutes=slot_minutes))
+        if count < 1:
+            raise InvalidRequest(f"{slot_minutes}-minute slots do not fit between {start:%H:%M} and {end:%H:%M}")
+        if count > MAX_SLOTS_PER_DAY:
+            raise InvalidRequest(f"a reception day has at most {MAX_SLOTS_PER_DAY} slots")
+        if ends_at <= self.clock.now():
+            raise SlotInPast("this reception day is already over")
+        async with self.db.session() as session, session.begin():
+            leader = await session.get(LeaderRow, leader_id, with_for_update=True)
+            if leader is None or not leader.active:
+                raise LeaderNotFound(f"leader {leader_id} does not exist")
+            clash = await session.scalar(
+                select(ReceptionDayRow).where(
+                    ReceptionDayRow.leader_id == leader_id,
+                    ~ReceptionDayRow.cancelled,
+                    ReceptionDayRow.starts_at < ends_at,
+                    ReceptionDayRow.ends_at > starts_at,
+                )
+            )
+            if clash is not None:
+                raise DayOverlaps(
+                    f"{leader.name} already receives from {_clock(clash.starts_at, self.zone)}"
+                    f" to {_clock(clash.ends_at, self.zone)} that day"
+                )
+            row = ReceptionDayRow(
+                leader_id=leader_id,
+                day=day,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                slot_minutes=slot_minutes,
+                capacity=capacity,
+                desk=desk or leader.desk,
+                public_booking=public_booking,
+                note=note.strip()[:200],
+                created_by=actor,
+                cancelled=False,
+            )
+            session.add(row)
+            await session.flush()
+            length = dt.timedelta(minutes=slot_minutes)
+            for index in range(count):
+                slot_start = starts_at + index * length
+                session.add(
+                    SlotRow(
+                        day_id=row.id,
+                        leader_id=leader_id,
+                        starts_at=slot_start,
+                        ends_at=slot_start + length,
+                        capacity=capacity,
+                        booked=0,
+                    )
+                )
+            await session.flush()
+            return await self._day_record(session, row)
+
+    async def days(
+        self, first: dt.date, last: dt.date, *, leader_id: int | None = None, public_only: bool = False
+    ) -> list[DayRecord]:
+        async with self.db.session() as session:
+            query = select(ReceptionDayRow).where(
+                ReceptionDayRow.day >= first, ReceptionDayRow.day <= last, ~ReceptionDayRow.cancelled
+            )
+            if leader_id is not None:
+                query = query.where(ReceptionDayRow.leader_id == leader_id)
+            if public_only:
+                query = query.where(ReceptionDayRow.public_booking)
+            rows = await session.scalars(query.order_by(ReceptionDayRow.starts_at))
+            return [await self._day_record(session, row) for row in rows]
+
+    async def cancel_day(self, day_id: int, *, actor: str, reason: str) -> int:
+        """Cancel a reception day: its open appointments are cancelled and their petitioners told. Returns how many."""
+        reason = _text(reason, "a reason", 1, 100)
+        now = self.clock.now()
+        async with self.db.session() as session, session.begin():
+            row = await session.get(ReceptionDayRow, day_id, with_for_update=True)
+            if row is None or row.cancelled:
+                raise DayNotFound(f"reception day {day_id} does not exist")
+            row.cancelled = True
+            appointments = await session.scalars(
+                select(AppointmentRow)
+                .join(SlotRow, SlotRow.id == AppointmentRow.slot_id)
+                .where(SlotRow.day_id == day_id, AppointmentRow.state.in_(OPEN))
+            )
+            count = 0
+            for appointment in appointments:
+                if appointment.state in (State.WAITING.value, State.IN_SESSION.value):
+                    continue  # being received now: the leader ends it
+                await self._cancel_row(session, appointment, actor=actor, reason=reason, now=now)
+                count += 1
+            return count
+
+    async def _day_record(self, session: AsyncSession, row: ReceptionDayRow) -> DayRecord:
+        leader = await session.get(LeaderRow, row.leader_id)
+        assert leader is not None
+        slots = await session.scalars(select(SlotRow).where(SlotRow.day_id == row.id).order_by(SlotRow.starts_at))
+        return DayRecord(
+            id=row.id,
+            leader=leader_record(leader),
+            day=row.day,
+            starts_at=as_utc(row.starts_at),
+            ends_at=as_utc(row.ends_at),
+            slot_minutes=row.slot_minutes,
+            capacity=row.capacity,
+            desk=row.desk,
+            public_booking=row.public_booking,
+            note=row.note,
+            cancelled=row.cancelled,
+            slots=tuple(slot_record(slot) for slot in slots),
+        )
+
+    # ------------------------------------------------------------------ booking
+
+    async def book(
+        self,
+        slot_id: int,
+        petitioner: PetitionerDetails,
+        subject: str,
+        *,
+        channel: str = "staff",
+        actor: str,
+        rescheduled_from: int | None = None,
+    ) -> Booking:
+        """Book a petitioner into a slot. Staff bookings are confirmed; phone bookings wait for staff to confirm."""
+        name = _text(petitioner.name, "the petitioner's name", 1, 32)
+        phone = normalise_phone(petitioner.phone)
+        id_hash = self.personal.id_hash(petitioner.id_number)
+        subject = subject.strip()[:200]
+        now = self.clock.now()
+        async with self.db.session() as session, session.begin():
+            slot = await self._take_place(session, slot_id, channel=channel, now=now)
+            person = await self._petitioner(session, id_hash, name, phone)
+            await self._check_petitioner(session, person, slot)
+            row = await self._add_appointment(session, slot, person, subject, channel=channel, actor=actor, now=now)
+            state = State.CONFIRMED if channel == "staff" else State.REQUESTED
+            row.rescheduled_from_id = rescheduled_from
+            session.add(
+                AppointmentEventRow(
+                    appointment_id=row.id,
+                    at=now,
+                    from_state=None,
+                    to_state=state.value,
+                    actor=actor,
+                    reason="rescheduled" if rescheduled_from else f"booked ({channel})",
+                )
+            )
+            if state is State.CONFIRMED and rescheduled_from is None:
+                await self._confirmation(session, row, now=now)
+            return Booking(await appointment_record(session, row, full=True), self.personal.link_key(row.link_salt))
+
+    async def _take_place(self, session: AsyncSession, slot_id: int, *, channel: str, now: dt.datetime) -> SlotRow:
+        # First statement of the transaction: it takes the lock that serialises bookings of this slot.
+        taken = await session.execute(
+            update(SlotRow)
+            .where(SlotRow.id == slot_id, SlotRow.booked < SlotRow.capacity)
+            .values(booked=SlotRow.booked + 1)
+            .execution_options(synchronize_session=False)
+        )
+        slot = await session.get(SlotRow, slot_id, populate_existing=True)
+        if slot is None:
+            raise SlotNotFound(f"slot {slot_id} does not exist")
+        day = await session.get(ReceptionDayRow, slot.day_id)
+        assert day is not None
+        if day.cancelled:
+            raise SlotClosed("this reception day has been cancelled")
+        if channel == "phone" and not (self.settings.public_booking and day.public_booking):
+            raise PublicBookingClosed("this reception day is booked through the hall's staff, not online")
+        starts_at = as_utc(slot.starts_at)
+        if starts_at <= now + dt.timedelta(minutes=self.settings.booking_lead_minutes):
+            raise SlotInPast(f"the slot at {_clock(starts_at, self.zone)} has already begun or is too soon to book")
+        if starts_at > now + dt.timedelta(days=self.settings.booking_days_ahead):
+            raise SlotTooFarAhead(f"slots can be booked at most {self.settings.booking_days_ahead} days ahead")
+        if getattr(taken, "rowcount", 1) != 1:
+            raise SlotTaken(
+                f"the slot at {_clock(starts_at, self.zone)} is taken ({slot.booked} of {slot.capacity} places booked)"
+            )
+        return slot
+
+    async def _petitioner(self, session: AsyncSession, id_hash: str, name: str, phone: str) -> PetitionerRow:
+        """The petitioner with this ID number (recognised by its hash), created or brought up to date."""
+        query = select(PetitionerRow).where(PetitionerRow.id_hash == id_hash).with_for_update()
+        row = (await session.execute(query)).scalar_one_or_none()
+        if row is None:
+            row = PetitionerRow(id_hash=id_hash, name=name, **self._phone_fields(phone))
+            try:
+                async with session.begin_nested():
+                    session.add(row)
+            except IntegrityError:  # a concurrent first booking of the same person created them
+                row = (await session.execute(query)).scalar_one()
+        if row.name != name:
+            row.name = name
+        if row.phone_hash != self.personal.phone_hash(phone):
+            for key, value in self._phone_fields(phone).items():
+                setattr(row, key, value)
+        return row
+
+    def _phone_fields(self, phone: str) -> dict[str, object]:
+        return {
+            "phone_secret": self.personal.encrypt_phone(phone),
+            "phone_masked": mask_phone(phone),
+            "phone_hash": self.personal.phone_hash(phone),
+        }
+
+    async def _check_petitioner(
+        self, session: AsyncSession, person: PetitionerRow, slot: SlotRow, *, ignore: int | None = None
+    ) -> None:
+        mine = select(AppointmentRow).where(
+            AppointmentRow.petitioner_id == person.id,
+            AppointmentRow.state.in_(OPEN),
+            AppointmentRow.id != (ignore or 0),
+        )
+        clash = await session.scalar(
+            mine.where(AppointmentRow.starts_at < slot.ends_at, AppointmentRow.ends_at > slot.starts_at)
+        )
+        if clash is not None:
+            raise PetitionerBusy(
+                f"this petitioner already has appointment {clash.number} at {_clock(clash.starts_at, self.zone)}"
+            )
+        count = await session.scalar(select(func.count()).select_from(mine.subquery()))
+        limit = self.settings.max_open_per_petitioner
+        if (count or 0) >= limit:
+            raise TooManyOpenAppointments(
+                f"this petitioner already holds {count} open appointments (at most {limit}); cancel one first"
+            )
+
+    async def _add_appointment(
+        self,
+        session: AsyncSession,
+        slot: SlotRow,
+        person: PetitionerRow,
+        subject: str,
+        *,
+        channel: str,
+        actor: str,
+        now: dt.datetime,
+    ) -> AppointmentRow:
+        salt = secrets.token_hex(16)
+        row = AppointmentRow(
+            number=secrets.token_hex(8),  # replaced below, once the id is known
+            slot_id=slot.id,
+            leader_id=slot.leader_id,
+            petitioner_id=person.id,
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            state=(State.CONFIRMED if channel == "staff" else State.REQUESTED).value,
+            subject=subject,
+            channel=channel,
+            created_by=actor,
+            created_at=now,
+            link_salt=salt,
+            link_hash=link_hash(self.personal.link_key(salt)),
+        )
+        session.add(row)
+        await session.flush()
+        row.number = f"{as_utc(slot.starts_at).astimezone(self.zone):%Y%m%d}-{row.id:04d}"
+        return row
+
+    async def _confirmation(self, session: AsyncSession, row: AppointmentRow, *, now: dt.datetime) -> None:
+        await self.messages.queue(session, row, "booked", now=now)
+        await self._reminders(session, row, now)
+
+    async def _reminders(self, session: AsyncSession, row: AppointmentRow, now: dt.datetime) -> None:
+        await self.messages.queue_reminders(
+            session,
+            row,
+            now=now,
+            day_before=dt.timedelta(hours=self.settings.reminder_day_hours),
+            hour_before=dt.timedelta(minutes=self.settings.reminder_hour_minutes),
+        )
+
+    # ------------------------------------------------------------------ changes
+
+    async def confirm(self, appointment_id: int, *, actor: str) -> AppointmentRecord:
+        """Confirm a petitioner's own booking: now they get the SMS with the link."""
+        now = self.clock.now()
+        async with self.db.session() as session, session.begin():
+            row = await appointment_row(session, appointment_id, lock=True)
+            await transition(session, row, State.CONFIRMED, actor=actor, at=now)
+            await self._confirmation(session, row, now=now)
+            return await appointment_record(session, row, full=True)
+
+    async def cancel(self, appointment_id: int, *, actor: str, reason: str) -> AppointmentRecord:
+        reason = _text(reason, "a reason", 1, 100)
+        now = self.clock.now()
+        async with self.db.session() as session, session.begin():
+            row = await appointment_row(session, appointment_id, lock=True)
+            await self._cancel_row(session, row, actor=actor, reason=reason, now=now)
+            return await appointment_record(session, row, full=True)
+
+    async def _cancel_row(
+        self, session: AsyncSession, row: AppointmentRow, *, actor: str, reason: str, now: dt.datetime
+    ) -> None:
+        was_confirmed = row.state != State.REQUESTED.value
+        await transition(session, row, State.CANCELLED, actor=actor, at=now, reason=reason)
+        await self._release(session, row)
+        if was_confirmed:
+            await self.messages.queue(session, row, "cancelled", now=now, reason=reason)
+
+    async def _release(self, session: AsyncSession, row: AppointmentRow) -> None:
+        """Give the slot's place back and drop the messages that no longer hold."""
+        await session.execute(
+            update(SlotRow)
+            .where(SlotRow.id == row.slot_id, SlotRow.booked > 0)
+            .values(booked=SlotRow.booked - 1)
+            .execution_options(synchronize_session=False)
+        )
+        await self.messages.drop_pending(session, row.id)
+
+    async def reschedule(self, appointment_id: int, new_slot_id: int, *, actor: str, reason: str = "") -> Booking:
+        """Move an appointment to another slot: the old one keeps its history as `rescheduled`, a new one carries on,
+        and the petitioner gets the new time and a new link."""
+        now = self.clock.now()
+        async with self.db.session() as session, session.begin():
+            # The new slot's place first (the lock that serialises bookings), then the old appointment.
+            slot = await self._take_place(session, new_slot_id, channel="staff", now=now)
+            old = await appointment_row(session, appointment_id, lock=True)
+            if old.slot_id == new_slot_id:
+                raise InvalidRequest("the appointment is already in this slot")
+            await transition(
+                session, old, State.RESCHEDULED, actor=actor, at=now, reason=reason or "moved to another slot"
+            )
+            person = await session.get(PetitionerRow, old.petitioner_id)
+            assert person is not None
+            await self._check_petitioner(session, person, slot, ignore=old.id)
+            await self._release(session, old)
+            row = await self._add_appointment(session, slot, person, old.subject, channel="staff", actor=actor, now=now)
+            row.rescheduled_from_id = old.id
+            old.rescheduled_to_id = row.id
+            session.add(
+                AppointmentEventRow(
+                    appointment_id=row.id,
+                    at=now,
+                    from_state=None,
+                    to_state=State.CONFIRMED.value,
+                    actor=actor,
+                    reason=f"rescheduled from {old.number}",
+                )
+            )
+            await self.messages.queue(session, row, "moved", now=now)
+            await self._reminders(session, row, now)
+            return Booking(await appointment_record(session, row, full=True), self.personal.link_key(row.link_salt))
+
+    # ------------------------------------------------------------------ reading
+
+    async def appointment(self, appointment_id: int) -> AppointmentRecord:
+        async with self.db.session() as session:
+            return await appointment_record(session, await appointment_row(session, appointment_id), full=True)
+
+    async def link_of(self, appointment_id: int) -> str:
+        """The petitioner's link, for staff to read out or send again."""
+        async with self.db.session() as session:
+            return self.messages.link(await appointment_row(session, appointment_id))
+
+    async def search(
+        self,
+        *,
+        text: str = "",
+        first: dt.date | None = None,
+        last: dt.date | None = None,
+        leader_id: int | None = None,
+        states: Sequence[State] = (),
+    ) -> list[AppointmentRecord]:
+        """Appointments by number, the petitioner's name, a phone number (whole) or its last four digits."""
+        query: Select[tuple[AppointmentRow]] = select(AppointmentRow).join(
+            PetitionerRow, PetitionerRow.id == AppointmentRow.petitioner_id
+        )
+        text = text.strip()
+        if text:
+            conditions = [AppointmentRow.number == text, PetitionerRow.name.contains(text, autoescape=True)]
+            digits = "".join(ch for ch in text if ch.isdigit())
+            if len(digits) == 4 and digits == text:
+                conditions.append(PetitionerRow.phone_masked.endswith(digits))
+            try:
+                conditions.append(PetitionerRow.phone_hash == self.personal.phone_hash(text))
+            except InvalidRequest:
+                pass  # not a phone number
+            query = query.where(or_(*conditions))
+        if first is not None:
+            query = query.where(AppointmentRow.starts_at >= _day_start(first, self.zone))
+        if last is not None:
+            query = query.where(AppointmentRow.starts_at < _day_start(last + dt.timedelta(days=1), self.zone))
+        if leader_id is not None:
+            query = query.where(AppointmentRow.leader_id == leader_id)
+        if states:
+            query = query.where(AppointmentRow.state.in_([s.value for s in states]))
+        async with self.db.session() as session:
+            rows = await session.scalars(query.order_by(AppointmentRow.starts_at).limit(SEARCH_LIMIT))
+            return [await appointment_record(session, row) for row in rows]
+
+    async def appointment_by_link(self, link_key: str) -> AppointmentRecord:
+        async with self.db.session() as session:
+            row = await session.scalar(select(AppointmentRow).where(AppointmentRow.link_hash == link_hash(link_key)))
+            if row is None:
+                raise AppointmentNotFound("this link is not valid")
+            return await appointment_record(session, row)
+
+
+def _text(value: str, what: str, shortest: int, longest: int) -> str:
+    value = (value or "").strip()
+    if not shortest <= len(value) <= longest:
+        raise InvalidRequest(f"{what} has {shortest} to {longest} characters")
+    return value
+
+
+def _clock(moment: dt.datetime, zone: ZoneInfo) -> str:
+    return f"{as_utc(moment).astimezone(zone):%m-%d %H:%M}"
+
+
+def _day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
+
+
+__all__ = ["AppointmentNotFound", "Bookings"]

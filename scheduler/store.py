@@ -1,0 +1,266 @@
+"""What the scheduler's modules share: where sessions come from, rows into records, the history of a
+transition, and queueing a message in the outbox (in the same transaction as the change it reports)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from scheduler.clock import as_utc
+from scheduler.errors import AppointmentNotFound, InvalidTransition
+from scheduler.personal import PersonalData
+from scheduler.records import (
+    AppointmentRecord,
+    EarlierVisit,
+    HistoryEntry,
+    LeaderRecord,
+    Outcome,
+    Rating,
+    SlotRecord,
+)
+from scheduler.states import State, check_transition
+from scheduler.tables import (
+    AppointmentEventRow,
+    AppointmentRow,
+    LeaderRow,
+    NotificationRow,
+    OutcomeRow,
+    PetitionerRow,
+    RatingRow,
+    SlotRow,
+)
+from scheduler.templates import hall_time, render
+
+SYSTEM = "scheduler"  # the actor of what the scheduler does by itself
+
+
+class SessionSource(Protocol):
+    """Where database sessions come from (the web edge's Database)."""
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]: ...
+
+
+def room_id_of(slot_id: int) -> str:
+    """One reception room per slot: a slot with room for several petitioners is a joint reception."""
+    return f"reception-{slot_id}"
+
+
+def link_hash(link_key: str) -> str:
+    return hashlib.sha256(link_key.encode()).hexdigest()
+
+
+def leader_record(row: LeaderRow) -> LeaderRecord:
+    return LeaderRecord(row.id, row.name, row.title, row.username, row.desk, row.active)
+
+
+def slot_record(row: SlotRow) -> SlotRecord:
+    return SlotRecord(row.id, as_utc(row.starts_at), as_utc(row.ends_at), row.capacity, row.booked, room_id_of(row.id))
+
+
+def _maybe(moment: dt.datetime | None) -> dt.datetime | None:
+    return as_utc(moment) if moment is not None else None
+
+
+async def appointment_row(session: AsyncSession, appointment_id: int, *, lock: bool = False) -> AppointmentRow:
+    query = select(AppointmentRow).where(AppointmentRow.id == appointment_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise AppointmentNotFound(f"appointment {appointment_id} does not exist")
+    return row
+
+
+async def appointment_record(session: AsyncSession, row: AppointmentRow, *, full: bool = False) -> AppointmentRecord:
+    """The record of one appointment; `full` adds its history, outcome, rating and the petitioner's earlier visits."""
+    leader = await session.get(LeaderRow, row.leader_id)
+    petitioner = await session.get(PetitionerRow, row.petitioner_id)
+    assert leader is not None and petitioner is not None  # foreign keys
+    outcome = await session.get(OutcomeRow, row.id)
+    rating = await session.get(RatingRow, row.id)
+    history: tuple[HistoryEntry, ...] = ()
+    earlier: tuple[EarlierVisit, ...] = ()
+    if full:
+        events = await session.scalars(
+            select(AppointmentEventRow)
+            .where(AppointmentEventRow.appointment_id == row.id)
+            .order_by(AppointmentEventRow.id)
+        )
+        history = tuple(
+            HistoryEntry(
+                as_utc(e.at), State(e.from_state) if e.from_state else None, State(e.to_state), e.actor, e.reason
+            )
+            for e in events
+        )
+        earlier = await _earlier_visits(session, row)
+    return AppointmentRecord(
+        id=row.id,
+        number=row.number,
+        state=State(row.state),
+        leader=leader_record(leader),
+        slot_id=row.slot_id,
+        room_id=room_id_of(row.slot_id),
+        starts_at=as_utc(row.starts_at),
+        ends_at=as_utc(row.ends_at),
+        petitioner_id=row.petitioner_id,
+        petitioner_name=petitioner.name,
+        phone_masked=petitioner.phone_masked,
+        subject=row.subject,
+        channel=row.channel,
+        created_by=row.created_by,
+        created_at=as_utc(row.created_at),
+        arrived_at=_maybe(row.arrived_at),
+        admitted_at=_maybe(row.admitted_at),
+        ended_at=_maybe(row.ended_at),
+        rescheduled_from_id=row.rescheduled_from_id,
+        rescheduled_to_id=row.rescheduled_to_id,
+        outcome=Outcome(outcome.result, outcome.notes, outcome.written_by, as_utc(outcome.written_at))
+        if outcome
+        else None,
+        rating=Rating(rating.score, rating.comment, as_utc(rating.rated_at)) if rating else None,
+        history=history,
+        earlier_visits=earlier,
+    )
+
+
+async def _earlier_visits(session: AsyncSession, row: AppointmentRow) -> tuple[EarlierVisit, ...]:
+    """The same petitioner's other appointments before this one (recognised by the ID number's hash)."""
+    rows = await session.execute(
+        select(AppointmentRow, LeaderRow.name, OutcomeRow.result)
+        .join(LeaderRow, LeaderRow.id == AppointmentRow.leader_id)
+        .outerjoin(OutcomeRow, OutcomeRow.appointment_id == AppointmentRow.id)
+        .where(
+            AppointmentRow.petitioner_id == row.petitioner_id,
+            AppointmentRow.id != row.id,
+            AppointmentRow.starts_at < row.starts_at,
+            AppointmentRow.state != State.RESCHEDULED.value,
+        )
+        .order_by(AppointmentRow.starts_at.desc())
+        .limit(20)
+    )
+    return tuple(
+        EarlierVisit(a.id, a.number, State(a.state), as_utc(a.starts_at), leader_name, a.subject, result)
+        for a, leader_name, result in rows
+    )
+
+
+async def transition(
+    session: AsyncSession, row: AppointmentRow, wanted: State, *, actor: str, at: dt.datetime, reason: str = ""
+) -> None:
+    """Move an appointment to `wanted` (if the state machine allows it) and write the history.
+
+    The UPDATE is conditional on the state read, so two hands moving one appointment at once (a leader
+    admitting as the scheduler marks a no-show, two scheduler passes) cannot both succeed."""
+    current = State(row.state)
+    check_transition(current, wanted)
+    moved = await session.execute(
+        update(AppointmentRow)
+        .where(AppointmentRow.id == row.id, AppointmentRow.state == current.value)
+        .values(state=wanted.value)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(moved, "rowcount", 0) != 1:
+        raise InvalidTransition(f"appointment {row.number} was changed meanwhile: look again")
+    set_committed_value(row, "state", wanted.value)
+    session.add(
+        AppointmentEventRow(
+            appointment_id=row.id, at=at, from_state=current.value, to_state=wanted.value, actor=actor, reason=reason
+        )
+    )
+
+
+class Messages:
+    """Queues a petitioner's messages in the outbox; the Notifier sends them."""
+
+    def __init__(self, personal: PersonalData, zone: ZoneInfo, public_url: str) -> None:
+        self.personal = personal
+        self.zone = zone
+        self.public_url = public_url.rstrip("/")
+
+    def link(self, row: AppointmentRow) -> str:
+        return f"{self.public_url}/v/{self.personal.link_key(row.link_salt)}"
+
+    async def queue(
+        self,
+        session: AsyncSession,
+        row: AppointmentRow,
+        kind: str,
+        *,
+        now: dt.datetime,
+        due_at: dt.datetime | None = None,
+        reason: str = "",
+    ) -> None:
+        """Queue one message. Its dedupe key makes asking twice harmless: one reminder is queued once."""
+        leader = await session.get(LeaderRow, row.leader_id)
+        petitioner = await session.get(PetitionerRow, row.petitioner_id)
+        assert leader is not None and petitioner is not None
+        starts_at = as_utc(row.starts_at)
+        params = {
+            "name": petitioner.name,
+            "leader": f"{leader.name}{leader.title}",
+            "time": hall_time(starts_at, self.zone),
+            "number": row.number,
+            "link": self.link(row),
+        }
+        if kind == "cancelled":
+            params["reason"] = reason or "接访安排有变"
+        due = due_at or now
+        key = f"{row.id}:{kind}:{starts_at:%Y%m%dT%H%M}"
+        # A reminder after the start is noise, and "tomorrow" is wrong once the day has come; a cancellation
+        # (also "the slot ended before you were received") still matters for a day.
+        expires = max(as_utc(row.ends_at), now) + dt.timedelta(days=1) if kind == "cancelled" else starts_at
+        if kind == "reminder_day":
+            local = starts_at.astimezone(self.zone)
+            expires = dt.datetime.combine(local.date(), dt.time(0), self.zone).astimezone(dt.UTC)
+        notification = NotificationRow(
+            appointment_id=row.id,
+            petitioner_id=row.petitioner_id,
+            kind=kind,
+            dedupe_key=key,
+            params=json.dumps(params, ensure_ascii=False),
+            text=render(kind, params),
+            due_at=due,
+            expires_at=expires,
+            state="pending",
+            attempts=0,
+            next_attempt_at=due,
+            created_at=now,
+        )
+        try:
+            async with session.begin_nested():
+                session.add(notification)
+        except IntegrityError:
+            pass  # queued before: never two copies
+
+    async def drop_pending(self, session: AsyncSession, appointment_id: int) -> None:
+        """The appointment changed: messages not yet sent no longer hold."""
+        await session.execute(
+            update(NotificationRow)
+            .where(NotificationRow.appointment_id == appointment_id, NotificationRow.state == "pending")
+            .values(state="dropped", last_error="the appointment changed before it was sent")
+            .execution_options(synchronize_session=False)
+        )
+
+    async def queue_reminders(
+        self,
+        session: AsyncSession,
+        row: AppointmentRow,
+        *,
+        now: dt.datetime,
+        day_before: dt.timedelta,
+        hour_before: dt.timedelta,
+    ) -> None:
+        starts_at = as_utc(row.starts_at)
+        for kind, ahead in (("reminder_day", day_before), ("reminder_hour", hour_before)):
+            due = starts_at - ahead
+            if due > now:  # booked after the reminder's time: the confirmation says it all
+                await self.queue(session, row, kind, now=now, due_at=due)
