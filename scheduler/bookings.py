@@ -251,7 +251,7 @@ class Bookings:
         now = self.clock.now()
         async with self.db.session() as session, session.begin():
             slot = await self._take_place(session, slot_id, channel=channel, now=now)
-            person = await self._petitioner(session, id_hash, name, phone)
+            person = await self._petitioner(session, id_hash, name, phone, update=channel == "staff")
             await self._check_petitioner(session, person, slot)
             row = await self._add_appointment(session, slot, person, subject, channel=channel, actor=actor, now=now)
             state = State.CONFIRMED if channel == "staff" else State.REQUESTED
@@ -298,8 +298,11 @@ class Bookings:
             )
         return slot
 
-    async def _petitioner(self, session: AsyncSession, id_hash: str, name: str, phone: str) -> PetitionerRow:
-        """The petitioner with this ID number (recognised by its hash), created or brought up to date."""
+    async def _petitioner(
+        self, session: AsyncSession, id_hash: str, name: str, phone: str, *, update: bool
+    ) -> PetitionerRow:
+        """The petitioner with this ID number (recognised by its hash), created, or brought up to date when staff
+        book (a phone booking never changes a known petitioner's number: whoever knows an ID number could)."""
         query = select(PetitionerRow).where(PetitionerRow.id_hash == id_hash).with_for_update()
         row = (await session.execute(query)).scalar_one_or_none()
         if row is None:
@@ -309,6 +312,8 @@ class Bookings:
                     session.add(row)
             except IntegrityError:  # a concurrent first booking of the same person created them
                 row = (await session.execute(query)).scalar_one()
+        if not update:
+            return row
         if row.name != name:
             row.name = name
         if row.phone_hash != self.personal.phone_hash(phone):
@@ -483,7 +488,7 @@ class Bookings:
         states: Sequence[State] = (),
     ) -> list[AppointmentRecord]:
         """Appointments by number, the petitioner's name, a phone number (whole) or its last four digits."""
-        query: Select[tuple[AppointmentRow]] = select(AppointmentRow).join(
+        query: Select[AppointmentRow] = select(AppointmentRow).join(
             PetitionerRow, PetitionerRow.id == AppointmentRow.petitioner_id
         )
         text = text.strip()

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
 from web_ui import errors
-from web_ui.routes import auth, cameras, health, pages, rooms, users, whip, ws
+from web_ui.routes import appointments, auth, cameras, health, pages, rooms, users, visits, whip, ws
 from web_ui.routes.pages import STATIC
 from web_ui.services import Services, build_services
 from web_ui.settings import HallSettings
@@ -57,7 +57,7 @@ def create_app(
     # The cameras' WHEP routes go before the rooms': /whep/cameras/{id}/{session} must not be read as a room.
     app.include_router(cameras.whep_router)
     app.include_router(cameras.socket_router)
-    for module in (health, auth, users, rooms, cameras, whip, ws, pages):
+    for module in (health, auth, users, rooms, appointments, visits, cameras, whip, ws, pages):
         app.include_router(module.router)
     app.include_router(users.audit_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

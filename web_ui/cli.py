@@ -201,14 +201,6 @@ def serve(
         pass
 
 
-def base_url(settings: HallSettings) -> str:
-    if settings.server.public_url:
-        return settings.server.public_url.rstrip("/")
-    scheme = "https" if settings.server.tls else "http"
-    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    return f"{scheme}://{host}:{settings.server.port}"
-
-
 # ------------------------------------------------------------------------------------ demo
 
 
@@ -217,7 +209,7 @@ def run_demo(args: argparse.Namespace) -> int:
     asyncio.run(seed_demo(settings))
     start_demo_cameras()
     tokens = TokenService(secret_key(settings), max_join_ttl=settings.auth.join_token_max_ttl_seconds)
-    url = base_url(settings)
+    url = settings.public_url
     leader = tokens.issue_join(DEMO_ROOM, Role.LEADER, "王局长", 12 * 3600)
     petitioner = tokens.issue_join(DEMO_ROOM, Role.PETITIONER, "来访群众", 12 * 3600)
     big_screen = tokens.issue_join(DEMO_ROOM, Role.OBSERVER, "大屏", 12 * 3600)

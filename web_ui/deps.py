@@ -88,8 +88,11 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
-def join_claims(services: Services, token: str | None, room_id: str, allowed: frozenset[Role]) -> JoinClaims:
-    """Check a join token for this room and one of `allowed` roles."""
+def join_claims(
+    services: Services, token: str | None, room_id: str, allowed: frozenset[Role], *, tickets: bool = False
+) -> JoinClaims:
+    """Check a join token for this room and one of `allowed` roles. A petitioner's reception ticket is good only
+    where `tickets` says so (the room socket, which puts them in the waiting room)."""
     if not token:
         raise NotAuthenticated("a join token is required (Authorization: Bearer <token>)")
     claims = services.tokens.verify_join(token)  # TokenError: 401 invalid_token
@@ -97,6 +100,8 @@ def join_claims(services: Services, token: str | None, room_id: str, allowed: fr
         raise Forbidden("this token is for another room")
     if claims.role not in allowed:
         raise Forbidden(f"role '{claims.role.value}' may not do this in a room")
+    if claims.ticket and not tickets:
+        raise Forbidden("a reception link joins through its page, by way of the waiting room")
     return claims
 
 

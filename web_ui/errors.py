@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 import camera_control.errors as cameras
 import media_server.errors as media
+import scheduler.errors as scheduling
 from web_ui.deps import Forbidden, NotAuthenticated
 from web_ui.identity import users as identity
 from web_ui.identity.throttle import TooManyAttempts
@@ -27,6 +28,10 @@ class PayloadTooLarge(Exception):
 
 class BadSdpEncoding(Exception):
     """The body is not text (400)."""
+
+
+class NotWaiting(Exception):
+    """Admitting a petitioner who is not in the waiting room (409)."""
 
 
 class CameraRejected(Exception):
@@ -67,6 +72,15 @@ STATUS: list[tuple[type[Exception], int, str | None]] = [
     (media.NotAdmitted, 403, "not_admitted"),
     (media.FeedNotFound, 404, "feed_not_found"),
     (media.MediaError, 400, "media_error"),
+    (NotWaiting, 409, "not_waiting"),
+    (scheduling.NotYourReception, 403, None),
+    (scheduling.UnknownLink, 404, None),
+    (scheduling.NotFound, 404, None),
+    (scheduling.InvalidRequest, 422, None),
+    (scheduling.TooLate, 410, None),
+    (scheduling.TicketRefused, 409, None),
+    (scheduling.Refused, 409, None),
+    (scheduling.SchedulerError, 400, None),
     (CameraRejected, 422, None),
     (cameras.CameraNotFound, 404, None),
     (cameras.PresetNotFound, 404, None),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from camera_control.service import CameraService
 from media_server import MediaNode
+from scheduler import Scheduler
 from web_ui.audit import AuditLog
 from web_ui.db import Database
 from web_ui.identity.throttle import LoginThrottle
@@ -29,9 +30,11 @@ class Services:
     tokens: TokenService
     media: MediaNode
     cameras: CameraService
+    scheduler: Scheduler
     login_throttle: LoginThrottle = dataclasses.field(default_factory=LoginThrottle)
 
     async def close(self) -> None:
+        await self.scheduler.close()
         await self.cameras.close()
         await self.media.close()
         await self.db.dispose()
@@ -68,4 +71,14 @@ async def build_services(settings: HallSettings) -> Services:
     media = MediaNode(settings.media)
     cameras = CameraService(db, media, settings.cameras, settings.server.data_dir)
     await cameras.start()
-    return Services(settings, db, users, AuditLog(db), tokens, media, cameras)
+    scheduler = Scheduler(
+        db,
+        settings.scheduler,
+        data_dir=settings.server.data_dir,
+        time_zone=settings.server.time_zone,
+        public_url=settings.public_url,
+        rooms=media,
+        desk_camera=cameras,
+    )
+    await scheduler.start()
+    return Services(settings, db, users, AuditLog(db), tokens, media, cameras, scheduler)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from camera_control.settings import CameraSettings
 from media_server import MediaSettings
+from scheduler import SchedulerSettings
 
 
 class ServerSettings(BaseModel):
@@ -82,6 +83,7 @@ class HallSettings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     cameras: CameraSettings = Field(default_factory=CameraSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -93,6 +95,15 @@ class HallSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings)
+
+    @property
+    def public_url(self) -> str:
+        """The URL people open (SMS links, printed links): the configured one, else where the server listens."""
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        scheme = "https" if self.server.tls else "http"
+        host = "127.0.0.1" if self.server.host in ("0.0.0.0", "::") else self.server.host
+        return f"{scheme}://{host}:{self.server.port}"
 
     @property
     def database_url(self) -> str:

@@ -17,7 +17,7 @@ import httpx
 MessageKind = Literal["booked", "reminder_day", "reminder_hour", "moved", "cancelled", "room_open"]
 MESSAGE_KINDS: tuple[str, ...] = get_args(MessageKind)
 
-# An 11-digit mainland mobile number, with or without the +86/0086/86 prefix carriers accept.
+# The shape of SmsMessage.to: 11 digits; which prefixes are real mobile numbers is the carrier's call.
 _MOBILE = re.compile(r"^1\d{10}$")
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86|0086)?(1\d{10})(?!\d)")
 # A message's link is a petitioner's credential: a carrier echoing one back must not get it into a log.
@@ -51,8 +51,8 @@ class SendReceipt:
 
 class DeliveryFailed(Exception):
     """The message was not handed to the carrier. `code` is the carrier's error code or one of ours
-    (`unreachable`, `timeout`, `network_error`, `http_<status>`, `bad_response`, `invalid_phone`,
-    `template_not_configured`); `retryable` says whether the same message may go through later."""
+    (`unreachable`, `timeout`, `network_error`, `http_error`, `http_<status>`, `bad_response`,
+    `invalid_phone`, `template_not_configured`); `retryable` says whether the same message may go through later."""
 
     def __init__(self, message: str, *, code: str, retryable: bool, backend: str) -> None:
         super().__init__(message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import logging
 import socket
@@ -27,6 +29,7 @@ from scheduler.sms import (
     AliyunSms,
     AliyunSmsSettings,
     DeliveryFailed,
+    SendReceipt,
     SmsBackend,
     SmsMessage,
     TencentSms,
@@ -92,29 +95,71 @@ def tencent_settings(fake: TencentFake, **overrides: Any) -> TencentSmsSettings:
     return TencentSmsSettings(**{**values, **overrides})
 
 
+@dataclasses.dataclass
+class Carrier:
+    """A running fake carrier and a way to make a backend for it (keyword overrides of its settings)."""
+
+    name: str
+    fake: Any
+    make: Callable[..., SmsBackend]
+
+
+@contextlib.asynccontextmanager
+async def running(name: str) -> AsyncIterator[Carrier]:
+    if name == "aliyun":
+        async with running_aliyun_fake(
+            keys={ALIYUN_KEY_ID: ALIYUN_SECRET}, sign_names=[SIGN_NAME], templates=ALIYUN_TEMPLATES
+        ) as aliyun_fake:
+            yield Carrier(name, aliyun_fake, lambda **kw: AliyunSms.from_settings(aliyun_settings(aliyun_fake, **kw)))
+    elif name == "tencent":
+        async with running_tencent_fake(
+            keys={TENCENT_SECRET_ID: TENCENT_SECRET_KEY},
+            sms_sdk_app_ids=[TENCENT_APP_ID],
+            sign_names=[SIGN_NAME],
+            templates=TENCENT_TEMPLATES,
+        ) as tencent_fake:
+            yield Carrier(
+                name, tencent_fake, lambda **kw: TencentSms.from_settings(tencent_settings(tencent_fake, **kw))
+            )
+    else:
+        async with running_webhook_fake(secret=WEBHOOK_SECRET) as webhook_fake:
+
+            def make(**overrides: Any) -> SmsBackend:
+                values = {"url": webhook_fake.url, "secret": WEBHOOK_SECRET, "timeout_seconds": 2, **overrides}
+                return WebhookSms.from_settings(WebhookSettings(**values))
+
+            yield Carrier(name, webhook_fake, make)
+
+
+@pytest.fixture(params=["aliyun", "tencent", "webhook"])
+async def carrier(request: pytest.FixtureRequest) -> AsyncIterator[Carrier]:
+    async with running(request.param) as running_carrier:
+        yield running_carrier
+
+
+@pytest.fixture(params=["aliyun", "tencent"])
+async def cloud(request: pytest.FixtureRequest) -> AsyncIterator[Carrier]:
+    """The two carriers with templates, sign names and error codes of their own."""
+    async with running(request.param) as running_carrier:
+        yield running_carrier
+
+
 @pytest.fixture
 async def aliyun() -> AsyncIterator[AliyunFake]:
-    async with running_aliyun_fake(
-        keys={ALIYUN_KEY_ID: ALIYUN_SECRET}, sign_names=[SIGN_NAME], templates=ALIYUN_TEMPLATES
-    ) as fake:
-        yield fake
+    async with running("aliyun") as running_carrier:
+        yield running_carrier.fake
 
 
 @pytest.fixture
 async def tencent() -> AsyncIterator[TencentFake]:
-    async with running_tencent_fake(
-        keys={TENCENT_SECRET_ID: TENCENT_SECRET_KEY},
-        sms_sdk_app_ids=[TENCENT_APP_ID],
-        sign_names=[SIGN_NAME],
-        templates=TENCENT_TEMPLATES,
-    ) as fake:
-        yield fake
+    async with running("tencent") as running_carrier:
+        yield running_carrier.fake
 
 
 @pytest.fixture
 async def webhook() -> AsyncIterator[WebhookFake]:
-    async with running_webhook_fake(secret=WEBHOOK_SECRET) as fake:
-        yield fake
+    async with running("webhook") as running_carrier:
+        yield running_carrier.fake
 
 
 async def refused(backend: SmsBackend, message: SmsMessage) -> DeliveryFailed:
@@ -128,6 +173,13 @@ async def refused(backend: SmsBackend, message: SmsMessage) -> DeliveryFailed:
     assert message.to not in text and LINK not in text
     assert not any(secret in text for secret in SECRETS)
     return caught.value
+
+
+async def delivered(backend: SmsBackend, message: SmsMessage) -> SendReceipt:
+    try:
+        return await backend.send(message)
+    finally:
+        await backend.close()
 
 
 def closed_port() -> int:
@@ -270,33 +322,6 @@ async def test_webhook_delivers_the_rendered_message(webhook: WebhookFake) -> No
 # ------------------------------------------------------------------------------- refusals
 
 
-@pytest.fixture(params=["aliyun", "tencent", "webhook"])
-async def carrier(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Any, Callable[..., SmsBackend]]]:
-    """Each carrier's fake, with a function making a backend for it (keyword overrides of its settings)."""
-    name = request.param
-    if name == "aliyun":
-        async with running_aliyun_fake(
-            keys={ALIYUN_KEY_ID: ALIYUN_SECRET}, sign_names=[SIGN_NAME], templates=ALIYUN_TEMPLATES
-        ) as fake:
-            yield name, fake, lambda **overrides: AliyunSms.from_settings(aliyun_settings(fake, **overrides))
-    elif name == "tencent":
-        async with running_tencent_fake(
-            keys={TENCENT_SECRET_ID: TENCENT_SECRET_KEY},
-            sms_sdk_app_ids=[TENCENT_APP_ID],
-            sign_names=[SIGN_NAME],
-            templates=TENCENT_TEMPLATES,
-        ) as fake:
-            yield name, fake, lambda **overrides: TencentSms.from_settings(tencent_settings(fake, **overrides))
-    else:
-        async with running_webhook_fake(secret=WEBHOOK_SECRET) as fake:
-
-            def make(**overrides: Any) -> SmsBackend:
-                values = {"url": fake.url, "secret": WEBHOOK_SECRET, "timeout_seconds": 2, **overrides}
-                return WebhookSms.from_settings(WebhookSettings(**values))
-
-            yield name, fake, make
-
-
 WRONG_SECRET = {"aliyun": "access_key_secret", "tencent": "secret_key", "webhook": "secret"}
 WRONG_SECRET_CODE = {
     "aliyun": "SignatureDoesNotMatch",
@@ -305,70 +330,44 @@ WRONG_SECRET_CODE = {
 }
 
 
-async def test_a_wrong_secret_is_refused_for_good(carrier: tuple[str, Any, Callable[..., SmsBackend]]) -> None:
-    name, fake, make = carrier
-    failure = await refused(make(**{WRONG_SECRET[name]: "not-the-secret-0000"}), booked())
-    assert failure.code == WRONG_SECRET_CODE[name] and not failure.retryable
+async def test_a_wrong_secret_is_refused_for_good(carrier: Carrier) -> None:
+    failure = await refused(carrier.make(**{WRONG_SECRET[carrier.name]: "not-the-secret-0000"}), booked())
+    assert failure.code == WRONG_SECRET_CODE[carrier.name] and not failure.retryable
     assert "not-the-secret-0000" not in str(failure) and MASKED in str(failure)
-    assert fake.accepted == []
+    assert carrier.fake.accepted == []
 
 
-@pytest.mark.parametrize(
-    ("name", "field", "code"),
-    [
-        ("aliyun", "access_key_id", "InvalidAccessKeyId.NotFound"),
-        ("tencent", "secret_id", "AuthFailure.SecretIdNotFound"),
-    ],
-)
-async def test_an_unknown_key_is_refused_for_good(
-    name: str, field: str, code: str, aliyun: AliyunFake, tencent: TencentFake
-) -> None:
-    backend = (
-        AliyunSms.from_settings(aliyun_settings(aliyun, access_key_id="LTAI5tNobody"))
-        if name == "aliyun"
-        else TencentSms.from_settings(tencent_settings(tencent, secret_id="AKIDnobody"))
-    )
-    failure = await refused(backend, booked())
-    assert failure.code == code and not failure.retryable
-
-
-@pytest.mark.parametrize(
-    ("name", "code"),
-    [
-        ("aliyun", "Throttling.User"),
-        ("aliyun", "isv.BUSINESS_LIMIT_CONTROL"),
-        ("aliyun", "InternalError"),
-        ("aliyun", "ServiceUnavailable"),
-        ("tencent", "RequestLimitExceeded"),
-        ("tencent", "InternalError"),
-        ("tencent", "LimitExceeded.DeliveryFrequencyLimit"),
-    ],
-)
-async def test_throttling_and_internal_errors_are_retryable_and_a_retry_goes_through(
-    name: str, code: str, aliyun: AliyunFake, tencent: TencentFake
-) -> None:
-    fake: AliyunFake | TencentFake = aliyun if name == "aliyun" else tencent
-    fake.fail_next(1, code)
-    make: Callable[[], SmsBackend] = (
-        (lambda: AliyunSms.from_settings(aliyun_settings(aliyun)))
-        if name == "aliyun"
-        else (lambda: TencentSms.from_settings(tencent_settings(tencent)))
-    )
-    failure = await refused(make(), booked())
-    assert failure.code == code and failure.retryable
-    backend = make()
-    await backend.send(booked())
-    await backend.close()
-    assert len(fake.accepted) == 1
-
-
-async def test_a_bare_gateway_error_page_is_retryable(carrier: tuple[str, Any, Callable[..., SmsBackend]]) -> None:
-    name, fake, make = carrier
-    if name == "webhook":
-        fake.fail_next(1, status=502)
+async def test_an_unknown_key_is_refused_for_good(cloud: Carrier) -> None:
+    if cloud.name == "aliyun":
+        failure = await refused(cloud.make(access_key_id="LTAI5tNobody"), booked())
+        assert failure.code == "InvalidAccessKeyId.NotFound"
     else:
-        fake.break_next(1, status=502)
-    failure = await refused(make(), booked())
+        failure = await refused(cloud.make(secret_id="AKIDnobody"), booked())
+        assert failure.code == "AuthFailure.SecretIdNotFound"
+    assert not failure.retryable
+
+
+RETRYABLE = {
+    "aliyun": ["Throttling.User", "isv.BUSINESS_LIMIT_CONTROL", "InternalError", "ServiceUnavailable"],
+    "tencent": ["RequestLimitExceeded", "InternalError", "LimitExceeded.DeliveryFrequencyLimit"],
+}
+
+
+async def test_throttling_and_internal_errors_are_retryable_and_a_retry_goes_through(cloud: Carrier) -> None:
+    for code in RETRYABLE[cloud.name]:
+        cloud.fake.fail_next(1, code)
+        failure = await refused(cloud.make(), booked())
+        assert (failure.code, failure.retryable) == (code, True)
+        await delivered(cloud.make(), booked())
+    assert len(cloud.fake.accepted) == len(RETRYABLE[cloud.name])
+
+
+async def test_a_bare_gateway_error_page_is_retryable(carrier: Carrier) -> None:
+    if carrier.name == "webhook":
+        carrier.fake.fail_next(1, status=502)
+    else:
+        carrier.fake.break_next(1, status=502)
+    failure = await refused(carrier.make(), booked())
     assert failure.code == "http_502" and failure.retryable
 
 
@@ -386,68 +385,40 @@ async def test_webhook_statuses_decide_retrying(webhook: WebhookFake) -> None:
         assert (failure.code, failure.retryable) == (f"http_{status}", retryable)
 
 
-@pytest.mark.parametrize(
-    ("name", "code"),
-    [("aliyun", "isv.MOBILE_NUMBER_ILLEGAL"), ("tencent", "InvalidParameterValue.IncorrectPhoneNumber")],
-)
-async def test_a_number_the_carrier_rejects_is_not_retried(
-    name: str, code: str, aliyun: AliyunFake, tencent: TencentFake
-) -> None:
-    backend = (
-        AliyunSms.from_settings(aliyun_settings(aliyun))
-        if name == "aliyun"
-        else TencentSms.from_settings(tencent_settings(tencent))
-    )
-    failure = await refused(backend, booked(to="12012345678"))
-    assert failure.code == code and not failure.retryable
+async def test_a_number_the_carrier_rejects_is_not_retried(cloud: Carrier) -> None:
+    failure = await refused(cloud.make(), booked(to="12012345678"))
+    code = {"aliyun": "isv.MOBILE_NUMBER_ILLEGAL", "tencent": "InvalidParameterValue.IncorrectPhoneNumber"}
+    assert failure.code == code[cloud.name] and not failure.retryable
     assert "120****5678" in str(failure)
-    assert aliyun.accepted == [] and tencent.accepted == []
+    assert cloud.fake.requests == 1 and cloud.fake.accepted == []
 
 
-async def test_a_malformed_number_never_reaches_the_carrier(
-    carrier: tuple[str, Any, Callable[..., SmsBackend]],
-) -> None:
-    _, fake, make = carrier
-    failure = await refused(make(), booked(to="1381234567x"))
+async def test_a_malformed_number_never_reaches_the_carrier(carrier: Carrier) -> None:
+    failure = await refused(carrier.make(), booked(to="1381234567x"))
     assert failure.code == "invalid_phone" and not failure.retryable
-    assert fake.requests == 0
+    assert carrier.fake.requests == 0
 
 
-@pytest.mark.parametrize("name", ["aliyun", "tencent"])
-async def test_a_kind_without_a_carrier_template_is_not_sent(
-    name: str, aliyun: AliyunFake, tencent: TencentFake
-) -> None:
-    backend = (
-        AliyunSms.from_settings(aliyun_settings(aliyun))
-        if name == "aliyun"
-        else TencentSms.from_settings(tencent_settings(tencent))
-    )
-    failure = await refused(backend, booked(template="room_open"))
+async def test_a_kind_without_a_carrier_template_is_not_sent(cloud: Carrier) -> None:
+    failure = await refused(cloud.make(), booked(template="room_open"))
     assert failure.code == "template_not_configured" and not failure.retryable
     assert "room_open" in str(failure)
-    assert aliyun.requests == 0 and tencent.requests == 0
+    assert cloud.fake.requests == 0
 
 
-@pytest.mark.parametrize(
-    ("name", "code"),
-    [("aliyun", "isv.SMS_TEMPLATE_ILLEGAL"), ("tencent", "FailedOperation.TemplateIncorrectOrUnapproved")],
-)
-async def test_a_template_the_carrier_does_not_have_is_not_retried(
-    name: str, code: str, aliyun: AliyunFake, tencent: TencentFake
-) -> None:
-    backend = (
-        AliyunSms.from_settings(aliyun_settings(aliyun, templates={"booked": "SMS_000000"}))
-        if name == "aliyun"
-        else TencentSms.from_settings(tencent_settings(tencent, templates={"booked": "999"}))
-    )
-    failure = await refused(backend, booked())
-    assert failure.code == code and not failure.retryable
+async def test_a_template_the_carrier_does_not_have_is_not_retried(cloud: Carrier) -> None:
+    if cloud.name == "aliyun":
+        failure = await refused(cloud.make(templates={"booked": "SMS_000000"}), booked())
+        assert failure.code == "isv.SMS_TEMPLATE_ILLEGAL"
+    else:
+        failure = await refused(cloud.make(templates={"booked": "999"}), booked())
+        assert failure.code == "FailedOperation.TemplateIncorrectOrUnapproved"
+    assert not failure.retryable
 
 
-async def test_a_carrier_that_is_not_there_is_retryable(carrier: tuple[str, Any, Callable[..., SmsBackend]]) -> None:
-    name, _, make = carrier
+async def test_a_carrier_that_is_not_there_is_retryable(carrier: Carrier) -> None:
     address = f"http://127.0.0.1:{closed_port()}"
-    backend = make(url=f"{address}/sms") if name == "webhook" else make(endpoint=address)
+    backend = carrier.make(url=f"{address}/sms") if carrier.name == "webhook" else carrier.make(endpoint=address)
     failure = await refused(backend, booked())
     assert failure.code == "unreachable" and failure.retryable
 
@@ -544,18 +515,19 @@ async def test_tencent_signature_covers_the_body(tencent: TencentFake) -> None:
 
 
 async def test_no_log_line_holds_a_whole_number_a_link_or_a_secret(
-    carrier: tuple[str, Any, Callable[..., SmsBackend]], caplog: pytest.LogCaptureFixture
+    carrier: Carrier, caplog: pytest.LogCaptureFixture
 ) -> None:
-    name, fake, make = carrier
     caplog.set_level(logging.DEBUG)
-    backend = make()
-    await backend.send(booked())
-    await backend.close()
-    (fake.fail_next(1, status=503) if name == "webhook" else fake.fail_next(1, "InternalError"))
-    await refused(make(), booked())
-    await refused(make(**{WRONG_SECRET[name]: "not-the-secret-0000"}), booked())
+    await delivered(carrier.make(), booked())
+    if carrier.name == "webhook":
+        carrier.fake.fail_next(1, status=503)
+    else:
+        carrier.fake.fail_next(1, "InternalError")
+    await refused(carrier.make(), booked())
+    await refused(carrier.make(**{WRONG_SECRET[carrier.name]: "not-the-secret-0000"}), booked())
     address = f"http://127.0.0.1:{closed_port()}"
-    await refused(make(url=f"{address}/sms") if name == "webhook" else make(endpoint=address), booked())
+    unreachable = carrier.make(url=f"{address}/sms") if carrier.name == "webhook" else carrier.make(endpoint=address)
+    await refused(unreachable, booked())
 
     lines = [record.getMessage() for record in caplog.records]
     assert any(MASKED in line for line in lines)

@@ -38,6 +38,15 @@ CAMERA_VIEWERS = frozenset({Role.ADMIN, Role.STAFF, Role.SECURITY})
 CAMERA_KEEPERS = frozenset({Role.ADMIN, Role.SECURITY})
 """May add, change and remove cameras, and look for new ones on the network."""
 
+SCHEDULE_KEEPERS = frozenset({Role.ADMIN, Role.STAFF})
+"""May add leaders, open reception days, book, confirm, cancel and reschedule, and read the SMS outbox."""
+
+RECEPTION_HOSTS = frozenset({Role.ADMIN, Role.LEADER, Role.STAFF})
+"""May see the schedule and receive petitioners: join, admit and end receptions (a leader only their own)."""
+
+FIGURE_READERS = frozenset({Role.ADMIN, Role.LEADER, Role.STAFF, Role.OBSERVER})
+"""May read the reception figures (held, no-shows, wait, satisfaction)."""
+
 
 def parse_role(value: str) -> Role:
     try:

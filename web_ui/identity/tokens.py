@@ -38,6 +38,8 @@ class JoinClaims:
     name: str
     expires_at: int
     token_id: str
+    # A petitioner's reception ticket: joins only through the room socket, into the waiting room, once.
+    ticket: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +58,17 @@ class TokenService:
         self._key = secret_key
         self._max_join_ttl = max_join_ttl
 
-    def issue_join(self, room_id: str, role: Role | str, name: str, ttl_seconds: int) -> str:
+    def issue_join(
+        self,
+        room_id: str,
+        role: Role | str,
+        name: str,
+        ttl_seconds: int,
+        *,
+        token_id: str | None = None,
+        ticket: bool = False,
+    ) -> str:
+        """A join token; `ticket` marks a petitioner's single-use reception ticket whose id is `token_id`."""
         role = parse_role(str(role))
         if not room_id or len(room_id) > 128:
             raise ValueError("a room id has 1 to 128 characters")
@@ -70,8 +82,10 @@ class TokenService:
             "name": name[:64],
             "iat": now,
             "exp": now + ttl_seconds,
-            "jti": secrets.token_urlsafe(12),
+            "jti": token_id or secrets.token_urlsafe(12),
         }
+        if ticket:
+            claims["ticket"] = True
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def verify_join(self, token: str) -> JoinClaims:
@@ -80,7 +94,14 @@ class TokenService:
             role = parse_role(str(claims["role"]))
         except ValueError:
             raise TokenInvalid("the token names an unknown role") from None
-        return JoinClaims(str(claims["room"]), role, str(claims["name"]), int(str(claims["exp"])), str(claims["jti"]))
+        return JoinClaims(
+            str(claims["room"]),
+            role,
+            str(claims["name"]),
+            int(str(claims["exp"])),
+            str(claims["jti"]),
+            ticket=claims.get("ticket") is True,
+        )
 
     def issue_session(self, user_id: int, username: str, role: Role | str, ttl_seconds: int) -> str:
         role = parse_role(str(role))

@@ -13,6 +13,9 @@ Connecting joins the room. The client then sends, each with an optional `request
                                                             watch-only token for the big screen (directors)
   {"type": "ping"}                                       -> {"type": "pong"}
   {"type": "leave"}                                      -> the socket closes
+A petitioner's reception ticket puts them in the waiting room: their welcome says `"waiting": true` and
+carries no roster; they hear nothing of the room until {"type": "admitted", ...} (a welcome, with the roster),
+and may send only ping and leave until then. {"type": "removed"} means the reception was ended for them.
 The server pushes room events (participant_joined, participant_left, participant_updated, track_published,
 track_unpublished, program_updated, room_closed) and {"type": "error", "code", "message", "request_id"} on a
 refused request.
@@ -34,10 +37,12 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from media_server import MediaError, Participant, RoomEvent, RoomNotFound
+from scheduler import SchedulerError, State
 from web_ui.deps import Forbidden, NotAuthenticated, join_claims
 from web_ui.errors import status_of
 from web_ui.identity.roles import ROOM_DIRECTORS, ROOM_MEMBERS, ROOM_OPENERS, ROOM_PUBLISHERS, Role
 from web_ui.identity.tokens import JoinClaims, TokenError
+from web_ui.routes.appointments import APPOINTMENT_ATTRIBUTE
 from web_ui.routes.rooms import ROOM_ID, ProgramDirection, apply_direction
 from web_ui.services import Services
 
@@ -64,11 +69,24 @@ async def room_socket(websocket: WebSocket, room_id: str) -> None:
     try:
         if not ROOM_ID_PATTERN.match(room_id):
             raise RoomNotFound("a room id has 1 to 64 letters, digits, '_' or '-'")
-        claims = join_claims(services, websocket.query_params.get("token"), room_id, frozenset(ROOM_MEMBERS))
+        token = websocket.query_params.get("token")
+        claims = join_claims(services, token, room_id, frozenset(ROOM_MEMBERS), tickets=True)
+        attributes: dict[str, str] = {}
+        waiting = False
+        if claims.ticket:
+            # A petitioner's reception ticket: used up now, and into the waiting room (unless already received).
+            appointment = await services.scheduler.reception.redeem_ticket(claims.token_id, room_id)
+            attributes[APPOINTMENT_ATTRIBUTE] = str(appointment.id)
+            waiting = appointment.state is not State.IN_SESSION
         participant = services.media.join(
-            room_id, name=claims.name, role=claims.role.value, may_open=claims.role in ROOM_OPENERS
+            room_id,
+            name=claims.name,
+            role=claims.role.value,
+            may_open=claims.role in ROOM_OPENERS,
+            waiting=waiting,
+            attributes=attributes,
         )
-    except (NotAuthenticated, TokenError, Forbidden, MediaError) as exc:
+    except (NotAuthenticated, TokenError, Forbidden, MediaError, SchedulerError) as exc:
         status, code = status_of(exc)
         await websocket.send_json({"type": "error", "code": code, "message": str(exc)})
         await websocket.close(CLOSE_CODES.get(status, 4400), reason=code)
@@ -102,16 +120,62 @@ class RoomConnection:
         self.participant = participant
         self.outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(OUTBOX_LIMIT)
         self.sessions: set[str] = set()
+        self.waiting = participant.waiting
         self._allowance = float(MESSAGE_BURST)
         self._allowance_at = time.monotonic()
 
     def on_event(self, event: RoomEvent) -> None:
-        # Our own join was announced in the welcome message.
-        if event.type == "participant_joined" and event.participant and event.participant["id"] == self.participant.id:
+        about_me = event.participant is not None and event.participant["id"] == self.participant.id
+        if event.type == "participant_joined" and about_me:
+            return  # our own join was announced in the welcome message
+        if event.type == "participant_removed":
+            if about_me:  # e.g. the leader ended the reception: the page turns to the rating
+                self.send({"type": "removed"})
+                self.close_soon()
+            return  # the others hear participant_left
+        if self.waiting:
+            # The waiting room hears nothing of the room but its own admission and the room's end.
+            if (
+                event.type == "participant_updated"
+                and about_me
+                and event.participant
+                and not event.participant["waiting"]
+            ):
+                self.waiting = False
+                self.send(self.welcome("admitted"))
+            elif event.type == "room_closed":
+                self.send(event.as_message())
+                self.close_soon()
             return
         self.send(event.as_message())
         if event.type == "room_closed":
             self.close_soon()
+
+    def welcome(self, kind: str) -> dict[str, Any]:
+        room = self.participant.room
+        if self.waiting:
+            return {
+                "type": kind,
+                "waiting": True,
+                "participant": self.participant.info(),
+                "room": {"id": room.id},
+                "roster": [],
+                "ice_servers": [],
+                "permissions": {"publish": False, "open": False, "direct": False},
+            }
+        return {
+            "type": kind,
+            "waiting": False,
+            "participant": self.participant.info(),
+            "room": room.info(),
+            "roster": room.roster(),
+            "ice_servers": [s.model_dump(exclude_none=True) for s in self.services.settings.media.ice_servers],
+            "permissions": {
+                "publish": self.claims.role in ROOM_PUBLISHERS,
+                "open": self.claims.role in ROOM_OPENERS,
+                "direct": self.claims.role in ROOM_DIRECTORS,
+            },
+        }
 
     def send(self, message: dict[str, Any]) -> None:
         try:
@@ -128,20 +192,7 @@ class RoomConnection:
 
     async def run(self) -> None:
         room = self.participant.room
-        self.send(
-            {
-                "type": "welcome",
-                "participant": self.participant.info(),
-                "room": room.info(),
-                "roster": room.roster(),
-                "ice_servers": [s.model_dump(exclude_none=True) for s in self.services.settings.media.ice_servers],
-                "permissions": {
-                    "publish": self.claims.role in ROOM_PUBLISHERS,
-                    "open": self.claims.role in ROOM_OPENERS,
-                    "direct": self.claims.role in ROOM_DIRECTORS,
-                },
-            }
-        )
+        self.send(self.welcome("welcome"))
         room.add_listener(self.on_event)
         writer = asyncio.create_task(self._write())
         try:
@@ -208,6 +259,8 @@ class RoomConnection:
         media = self.services.media
         if kind == "ping":
             return {"type": "pong"}
+        if self.waiting:
+            raise Forbidden("you are in the waiting room: the leader will let you in")
         if kind == "publish":
             if self.claims.role not in ROOM_PUBLISHERS:
                 raise Forbidden(f"role '{self.claims.role.value}' may not publish")
