@@ -398,6 +398,11 @@ const messages = {
 
 const STORAGE_KEY = "hall.lang";
 
+// A page's own strings live in its own module and are added here: { "zh-CN": {...}, en: {...} }.
+export function addMessages(extra) {
+  for (const [lang, table] of Object.entries(extra)) Object.assign(messages[lang] ??= {}, table);
+}
+
 export function currentLanguage() {
   const fromUrl = new URLSearchParams(location.search).get("lang");
   const chosen = fromUrl || localStorage.getItem(STORAGE_KEY) || document.documentElement.lang || "zh-CN";
