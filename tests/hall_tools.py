@@ -14,6 +14,7 @@ import httpx
 import uvicorn
 
 from media_server import aiortc_adapter
+from scheduler import Clock
 from web_ui import create_app, load_settings
 from web_ui.identity.roles import Role
 from web_ui.services import Services
@@ -58,13 +59,14 @@ class Hall:
 
 
 @contextlib.asynccontextmanager
-async def running_hall(tmp_path: Path, **overrides: Any) -> AsyncIterator[Hall]:
+async def running_hall(tmp_path: Path, *, clock: Clock | None = None, **overrides: Any) -> AsyncIterator[Hall]:
+    """A hall on a free port; `clock` drives its scheduler (a test clock), the system clock when unset."""
     port = free_port()
     media = {"interfaces": ["127.0.0.1"], **overrides.pop("media", {})}
     settings = load_settings(
         server={"data_dir": tmp_path / "data", "port": port, **overrides.pop("server", {})}, media=media, **overrides
     )
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:

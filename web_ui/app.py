@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
+from scheduler import Clock
 from web_ui import errors
 from web_ui.routes import appointments, auth, cameras, health, pages, rooms, users, visits, whip, ws
 from web_ui.routes.pages import STATIC
@@ -29,13 +30,14 @@ def create_app(
     *,
     open_rooms: Sequence[str] = (),
     on_ready: Callable[[Services], Awaitable[None]] | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """The hall's app. `open_rooms` are opened at start-up (the demo's reception room); `on_ready` runs once the
-    services are up (the demo registers its simulated cameras there)."""
+    services are up (the demo registers its simulated cameras there). `clock` drives the scheduler (tests)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services: Services = await build_services(settings)
+        services: Services = await build_services(settings, clock=clock)
         app.state.services = services
         for room_id in open_rooms:
             services.media.open_room(room_id, opened_by="hall")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from camera_control.service import CameraService
 from media_server import MediaNode
-from scheduler import Scheduler
+from scheduler import Clock, Scheduler
 from web_ui.audit import AuditLog
 from web_ui.db import Database
 from web_ui.identity.throttle import LoginThrottle
@@ -60,7 +60,7 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text + "\n")
 
 
-async def build_services(settings: HallSettings) -> Services:
+async def build_services(settings: HallSettings, *, clock: Clock | None = None) -> Services:
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     await db.upgrade()
@@ -79,6 +79,7 @@ async def build_services(settings: HallSettings) -> Services:
         public_url=settings.public_url,
         rooms=media,
         desk_camera=cameras,
+        clock=clock,
     )
     await scheduler.start()
     return Services(settings, db, users, AuditLog(db), tokens, media, cameras, scheduler)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from media_server import MediaNode, MediaSettings
 from scheduler import State
-from scheduler.errors import InvalidTransition, LinkInUse, NotYourReception, TicketUsed, TooEarly, TooLate, UnknownLink
+from scheduler.errors import InvalidTransition, LinkInUse, NotYourReception, TicketUsed, TooEarly, UnknownLink
 
 DAY = dt.date(2026, 11, 24)
 
