@@ -50,13 +50,14 @@ test: debian-test-packages install-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install-test
-	$(BIN)/ruff check media_server camera_control web_ui tests bench
+	$(BIN)/ruff check media_server camera_control scheduler web_ui tests bench
 	$(BIN)/mypy
 
 bench: install-test
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/frames.py
 	$(BIN)/python bench/cameras.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

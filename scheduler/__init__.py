@@ -14,6 +14,7 @@ from scheduler.errors import (
 )
 from scheduler.figures import Figures
 from scheduler.lifecycle import DeskCamera, Pass, RoomHost
+from scheduler.notifier import LogSms
 from scheduler.reception import RESULTS
 from scheduler.records import (
     AppointmentRecord,
@@ -42,6 +43,7 @@ __all__ = [
     "Figures",
     "HostPass",
     "LeaderRecord",
+    "LogSms",
     "NotFound",
     "NotificationRecord",
     "Pass",

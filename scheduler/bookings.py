@@ -12,7 +12,9 @@ import secrets
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,9 +43,11 @@ from scheduler.store import (
     Messages,
     SessionSource,
     appointment_record,
+    appointment_records,
     appointment_row,
     leader_record,
     link_hash,
+    records_query,
     slot_record,
     transition,
 )
@@ -77,14 +81,13 @@ class Bookings:
         self, name: str, *, title: str = "", username: str | None = None, desk: str | None = None
     ) -> LeaderRecord:
         name = _text(name, "a leader's name", 1, 64)
-        async with self.db.session() as session:
-            row = LeaderRow(name=name, title=title.strip()[:64], username=username or None, desk=desk or None)
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:
-                raise LeaderExists(f"the account '{username}' already belongs to a leader") from None
-            return leader_record(row)
+        row = LeaderRow(name=name, title=title.strip()[:64], username=username or None, desk=desk or None)
+        try:
+            async with self.db.transaction() as session:
+                session.add(row)
+        except IntegrityError:
+            raise LeaderExists(f"the account '{username}' already belongs to a leader") from None
+        return leader_record(row)
 
     async def leaders(self) -> list[LeaderRecord]:
         async with self.db.session() as session:
@@ -128,7 +131,7 @@ class Bookings:
             raise InvalidRequest(f"a reception day has at most {MAX_SLOTS_PER_DAY} slots")
         if ends_at <= self.clock.now():
             raise SlotInPast("this reception day is already over")
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             leader = await session.get(LeaderRow, leader_id, with_for_update=True)
             if leader is None or not leader.active:
                 raise LeaderNotFound(f"leader {leader_id} does not exist")
@@ -194,7 +197,7 @@ class Bookings:
         """Cancel a reception day: its open appointments are cancelled and their petitioners told. Returns how many."""
         reason = _text(reason, "a reason", 1, 100)
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             row = await session.get(ReceptionDayRow, day_id, with_for_update=True)
             if row is None or row.cancelled:
                 raise DayNotFound(f"reception day {day_id} does not exist")
@@ -241,7 +244,6 @@ class Bookings:
         *,
         channel: str = "staff",
         actor: str,
-        rescheduled_from: int | None = None,
     ) -> Booking:
         """Book a petitioner into a slot. Staff bookings are confirmed; phone bookings wait for staff to confirm."""
         name = _text(petitioner.name, "the petitioner's name", 1, 32)
@@ -249,13 +251,12 @@ class Bookings:
         id_hash = self.personal.id_hash(petitioner.id_number)
         subject = subject.strip()[:200]
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             slot = await self._take_place(session, slot_id, channel=channel, now=now)
             person = await self._petitioner(session, id_hash, name, phone, update=channel == "staff")
             await self._check_petitioner(session, person, slot)
             row = await self._add_appointment(session, slot, person, subject, channel=channel, actor=actor, now=now)
             state = State.CONFIRMED if channel == "staff" else State.REQUESTED
-            row.rescheduled_from_id = rescheduled_from
             session.add(
                 AppointmentEventRow(
                     appointment_id=row.id,
@@ -263,12 +264,15 @@ class Bookings:
                     from_state=None,
                     to_state=state.value,
                     actor=actor,
-                    reason="rescheduled" if rescheduled_from else f"booked ({channel})",
+                    reason=f"booked ({channel})",
                 )
             )
-            if state is State.CONFIRMED and rescheduled_from is None:
+            if state is State.CONFIRMED:
                 await self._confirmation(session, row, now=now)
-            return Booking(await appointment_record(session, row, full=True), self.personal.link_key(row.link_salt))
+        # Read back after the commit: the write lock is held no longer than the writes.
+        async with self.db.session() as session:
+            record = await appointment_record(session, row, full=True, new=True)
+        return Booking(record, self.personal.link_key(row.link_salt))
 
     async def _take_place(self, session: AsyncSession, slot_id: int, *, channel: str, now: dt.datetime) -> SlotRow:
         # First statement of the transaction: it takes the lock that serialises bookings of this slot.
@@ -278,11 +282,17 @@ class Bookings:
             .values(booked=SlotRow.booked + 1)
             .execution_options(synchronize_session=False)
         )
-        slot = await session.get(SlotRow, slot_id, populate_existing=True)
-        if slot is None:
+        found = (
+            await session.execute(
+                select(SlotRow, ReceptionDayRow)
+                .join(ReceptionDayRow, ReceptionDayRow.id == SlotRow.day_id)
+                .where(SlotRow.id == slot_id)
+                .execution_options(populate_existing=True)
+            )
+        ).one_or_none()
+        if found is None:
             raise SlotNotFound(f"slot {slot_id} does not exist")
-        day = await session.get(ReceptionDayRow, slot.day_id)
-        assert day is not None
+        slot, day = found
         if day.cancelled:
             raise SlotClosed("this reception day has been cancelled")
         if channel == "phone" and not (self.settings.public_booking and day.public_booking):
@@ -303,15 +313,20 @@ class Bookings:
     ) -> PetitionerRow:
         """The petitioner with this ID number (recognised by its hash), created, or brought up to date when staff
         book (a phone booking never changes a known petitioner's number: whoever knows an ID number could)."""
+        # New, most often: one INSERT. Known (or created by a concurrent first booking): the INSERT does
+        # nothing and the row is read, locked.
+        insert = postgresql_insert if self._postgres(session) else sqlite_insert
+        created = await session.scalar(
+            insert(PetitionerRow)
+            .values(id_hash=id_hash, name=name, created_at=self.clock.now(), **self._phone_fields(phone))
+            .on_conflict_do_nothing(index_elements=["id_hash"])
+            .returning(PetitionerRow)
+            .execution_options(populate_existing=True)
+        )
+        if created is not None:
+            return created
         query = select(PetitionerRow).where(PetitionerRow.id_hash == id_hash).with_for_update()
-        row = (await session.execute(query)).scalar_one_or_none()
-        if row is None:
-            row = PetitionerRow(id_hash=id_hash, name=name, **self._phone_fields(phone))
-            try:
-                async with session.begin_nested():
-                    session.add(row)
-            except IntegrityError:  # a concurrent first booking of the same person created them
-                row = (await session.execute(query)).scalar_one()
+        row = (await session.execute(query)).scalar_one()
         if not update:
             return row
         if row.name != name:
@@ -320,6 +335,10 @@ class Bookings:
             for key, value in self._phone_fields(phone).items():
                 setattr(row, key, value)
         return row
+
+    @staticmethod
+    def _postgres(session: AsyncSession) -> bool:
+        return session.get_bind().dialect.name == "postgresql"
 
     def _phone_fields(self, phone: str) -> dict[str, object]:
         return {
@@ -331,19 +350,23 @@ class Bookings:
     async def _check_petitioner(
         self, session: AsyncSession, person: PetitionerRow, slot: SlotRow, *, ignore: int | None = None
     ) -> None:
-        mine = select(AppointmentRow).where(
-            AppointmentRow.petitioner_id == person.id,
-            AppointmentRow.state.in_(OPEN),
-            AppointmentRow.id != (ignore or 0),
-        )
-        clash = await session.scalar(
-            mine.where(AppointmentRow.starts_at < slot.ends_at, AppointmentRow.ends_at > slot.starts_at)
-        )
-        if clash is not None:
-            raise PetitionerBusy(
-                f"this petitioner already has appointment {clash.number} at {_clock(clash.starts_at, self.zone)}"
+        # One query: their open appointments, the clashing one first.
+        clashes = and_(AppointmentRow.starts_at < slot.ends_at, AppointmentRow.ends_at > slot.starts_at)
+        mine = (
+            await session.execute(
+                select(AppointmentRow.number, AppointmentRow.starts_at, clashes)
+                .where(
+                    AppointmentRow.petitioner_id == person.id,
+                    AppointmentRow.state.in_(OPEN),
+                    AppointmentRow.id != (ignore or 0),
+                )
+                .order_by(clashes.desc())
             )
-        count = await session.scalar(select(func.count()).select_from(mine.subquery()))
+        ).all()
+        if mine and mine[0][2]:
+            number, starts_at, _ = mine[0]
+            raise PetitionerBusy(f"this petitioner already has appointment {number} at {_clock(starts_at, self.zone)}")
+        count = len(mine)
         limit = self.settings.max_open_per_petitioner
         if (count or 0) >= limit:
             raise TooManyOpenAppointments(
@@ -383,24 +406,25 @@ class Bookings:
         return row
 
     async def _confirmation(self, session: AsyncSession, row: AppointmentRow, *, now: dt.datetime) -> None:
-        await self.messages.queue(session, row, "booked", now=now)
-        await self._reminders(session, row, now)
+        await self._queue_with_reminders(session, row, "booked", now=now)
 
-    async def _reminders(self, session: AsyncSession, row: AppointmentRow, now: dt.datetime) -> None:
-        await self.messages.queue_reminders(
-            session,
+    async def _queue_with_reminders(
+        self, session: AsyncSession, row: AppointmentRow, kind: str, *, now: dt.datetime
+    ) -> None:
+        reminders = self.messages.reminders(
             row,
             now=now,
             day_before=dt.timedelta(hours=self.settings.reminder_day_hours),
             hour_before=dt.timedelta(minutes=self.settings.reminder_hour_minutes),
         )
+        await self.messages.queue_all(session, row, [(kind, now), *reminders], now=now)
 
     # ------------------------------------------------------------------ changes
 
     async def confirm(self, appointment_id: int, *, actor: str) -> AppointmentRecord:
         """Confirm a petitioner's own booking: now they get the SMS with the link."""
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             row = await appointment_row(session, appointment_id, lock=True)
             await transition(session, row, State.CONFIRMED, actor=actor, at=now)
             await self._confirmation(session, row, now=now)
@@ -409,7 +433,7 @@ class Bookings:
     async def cancel(self, appointment_id: int, *, actor: str, reason: str) -> AppointmentRecord:
         reason = _text(reason, "a reason", 1, 100)
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             row = await appointment_row(session, appointment_id, lock=True)
             await self._cancel_row(session, row, actor=actor, reason=reason, now=now)
             return await appointment_record(session, row, full=True)
@@ -437,7 +461,7 @@ class Bookings:
         """Move an appointment to another slot: the old one keeps its history as `rescheduled`, a new one carries on,
         and the petitioner gets the new time and a new link."""
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             # The new slot's place first (the lock that serialises bookings), then the old appointment.
             slot = await self._take_place(session, new_slot_id, channel="staff", now=now)
             old = await appointment_row(session, appointment_id, lock=True)
@@ -463,9 +487,10 @@ class Bookings:
                     reason=f"rescheduled from {old.number}",
                 )
             )
-            await self.messages.queue(session, row, "moved", now=now)
-            await self._reminders(session, row, now)
-            return Booking(await appointment_record(session, row, full=True), self.personal.link_key(row.link_salt))
+            await self._queue_with_reminders(session, row, "moved", now=now)
+            return Booking(
+                await appointment_record(session, row, full=True, new=True), self.personal.link_key(row.link_salt)
+            )
 
     # ------------------------------------------------------------------ reading
 
@@ -488,9 +513,7 @@ class Bookings:
         states: Sequence[State] = (),
     ) -> list[AppointmentRecord]:
         """Appointments by number, the petitioner's name, a phone number (whole) or its last four digits."""
-        query: Select[AppointmentRow] = select(AppointmentRow).join(
-            PetitionerRow, PetitionerRow.id == AppointmentRow.petitioner_id
-        )
+        query = records_query()
         text = text.strip()
         if text:
             conditions = [AppointmentRow.number == text, PetitionerRow.name.contains(text, autoescape=True)]
@@ -511,8 +534,7 @@ class Bookings:
         if states:
             query = query.where(AppointmentRow.state.in_([s.value for s in states]))
         async with self.db.session() as session:
-            rows = await session.scalars(query.order_by(AppointmentRow.starts_at).limit(SEARCH_LIMIT))
-            return [await appointment_record(session, row) for row in rows]
+            return await appointment_records(session, query.order_by(AppointmentRow.starts_at).limit(SEARCH_LIMIT))
 
     async def appointment_by_link(self, link_key: str) -> AppointmentRecord:
         async with self.db.session() as session:

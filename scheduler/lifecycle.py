@@ -115,7 +115,7 @@ class Lifecycle:
         opens = dt.timedelta(minutes=self.settings.room_opens_minutes)
         grace = dt.timedelta(minutes=self.settings.join_grace_minutes)
         booked = exists().where(and_(AppointmentRow.slot_id == SlotRow.id, AppointmentRow.state.in_(_JOINABLE)))
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             slots = await session.execute(
                 select(SlotRow, ReceptionDayRow.desk)
                 .join(ReceptionDayRow, ReceptionDayRow.id == SlotRow.day_id)
@@ -156,7 +156,7 @@ class Lifecycle:
 
     async def _mark_no_shows(self, now: dt.datetime, done: Pass) -> None:
         late = dt.timedelta(minutes=self.settings.no_show_minutes)
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             rows = await session.scalars(
                 select(AppointmentRow).where(
                     AppointmentRow.state.in_((State.CONFIRMED.value, State.REQUESTED.value)),
@@ -184,7 +184,7 @@ class Lifecycle:
         in_session = exists().where(
             and_(AppointmentRow.slot_id == SlotRow.id, AppointmentRow.state == State.IN_SESSION.value)
         )
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             slots = await session.scalars(
                 select(SlotRow).where(
                     SlotRow.room_opened_at.is_not(None),

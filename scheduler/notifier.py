@@ -68,7 +68,7 @@ class Notifier:
 
     async def recover(self, now: dt.datetime) -> int:
         """After a restart: a message left `sending` may have gone out. It is not sent again."""
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             result = await session.execute(
                 update(NotificationRow)
                 .where(NotificationRow.state == "sending")
@@ -96,7 +96,7 @@ class Notifier:
         return delivery
 
     async def _deliver(self, notification_id: int, now: dt.datetime, delivery: Delivery) -> None:
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             claimed = await session.execute(
                 update(NotificationRow)
                 .where(NotificationRow.id == notification_id, NotificationRow.state == "pending")
@@ -128,7 +128,7 @@ class Notifier:
         except DeliveryFailed as exc:
             await self._failed(notification_id, exc, attempts, now, delivery)
             return
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             await session.execute(
                 update(NotificationRow)
                 .where(NotificationRow.id == notification_id)
@@ -150,7 +150,7 @@ class Notifier:
             values.update(state="failed")
             delivery.failed += 1
             logger.error("n-%d: %s; given up after %d attempt(s)", notification_id, exc.code, attempts)
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             await session.execute(update(NotificationRow).where(NotificationRow.id == notification_id).values(**values))
 
     async def outbox(self, *, limit: int = 200) -> list[NotificationRecord]:

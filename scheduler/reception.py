@@ -61,7 +61,7 @@ class Reception:
     async def claim_ticket(self, link_key: str, device_secret: str | None) -> Ticket:
         """A ticket for the petitioner's phone, if the room is open and the link is theirs."""
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             row = await _by_link(session, link_key, lock=True)
             state = State(row.state)
             starts_at, ends_at = as_utc(row.starts_at), as_utc(row.ends_at)
@@ -94,7 +94,7 @@ class Reception:
     async def redeem_ticket(self, ticket_id: str, room_id: str) -> AppointmentRecord:
         """The petitioner connects: the ticket is used up, and they are waiting (or back in their session)."""
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             used = await session.execute(
                 update(AppointmentRow)
                 .where(AppointmentRow.ticket_id == ticket_id, AppointmentRow.ticket_used_at.is_(None))
@@ -137,7 +137,7 @@ class Reception:
 
     async def admit(self, appointment_id: int, *, username: str, role: str) -> AppointmentRecord:
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             row = await appointment_row(session, appointment_id, lock=True)
             await _check_host(session, row, username, role)
             if row.state == State.IN_SESSION.value:
@@ -152,7 +152,7 @@ class Reception:
         if result not in RESULTS:
             raise InvalidRequest(f"the outcome is one of {', '.join(RESULTS)}")
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             row = await appointment_row(session, appointment_id, lock=True)
             await _check_host(session, row, username, role)
             await transition(session, row, State.COMPLETED, actor=username, at=now)
@@ -169,7 +169,7 @@ class Reception:
         if not 1 <= score <= 5:
             raise InvalidRequest("a rating is 1 to 5")
         now = self.clock.now()
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as session:
             row = await _by_link(session, link_key, lock=True)
             if row.state != State.COMPLETED.value:
                 raise InvalidTransition("a reception can be rated once it has ended")

@@ -10,8 +10,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -48,10 +49,14 @@ class SessionSource(Protocol):
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]: ...
 
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session in one transaction, committed at its end; writers take turns where the database needs it."""
+        ...
+
 
 def room_id_of(slot_id: int) -> str:
     """One reception room per slot: a slot with room for several petitioners is a joint reception."""
-    return f"reception-{slot_id}"
+    return f"visit-{slot_id}"
 
 
 def link_hash(link_key: str) -> str:
@@ -80,28 +85,57 @@ async def appointment_row(session: AsyncSession, appointment_id: int, *, lock: b
     return row
 
 
-async def appointment_record(session: AsyncSession, row: AppointmentRow, *, full: bool = False) -> AppointmentRecord:
-    """The record of one appointment; `full` adds its history, outcome, rating and the petitioner's earlier visits."""
+def records_query() -> Select:
+    """Appointments with everything a record shows, in one query: add the filters, then `appointment_records`."""
+    return (
+        select(AppointmentRow, LeaderRow, PetitionerRow, OutcomeRow, RatingRow)
+        .join(LeaderRow, LeaderRow.id == AppointmentRow.leader_id)
+        .join(PetitionerRow, PetitionerRow.id == AppointmentRow.petitioner_id)
+        .outerjoin(OutcomeRow, OutcomeRow.appointment_id == AppointmentRow.id)
+        .outerjoin(RatingRow, RatingRow.appointment_id == AppointmentRow.id)
+    )
+
+
+async def appointment_records(
+    session: AsyncSession,
+    query: Select,
+) -> list[AppointmentRecord]:
+    rows = await session.execute(query)
+    return [_record(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+
+async def appointment_record(
+    session: AsyncSession, row: AppointmentRow, *, full: bool = False, new: bool = False
+) -> AppointmentRecord:
+    """The record of one appointment; `full` adds its history and the petitioner's earlier visits. A `new` one
+    has no outcome or rating yet: they are not looked for."""
     leader = await session.get(LeaderRow, row.leader_id)
     petitioner = await session.get(PetitionerRow, row.petitioner_id)
     assert leader is not None and petitioner is not None  # foreign keys
-    outcome = await session.get(OutcomeRow, row.id)
-    rating = await session.get(RatingRow, row.id)
-    history: tuple[HistoryEntry, ...] = ()
-    earlier: tuple[EarlierVisit, ...] = ()
-    if full:
-        events = await session.scalars(
-            select(AppointmentEventRow)
-            .where(AppointmentEventRow.appointment_id == row.id)
-            .order_by(AppointmentEventRow.id)
-        )
-        history = tuple(
-            HistoryEntry(
-                as_utc(e.at), State(e.from_state) if e.from_state else None, State(e.to_state), e.actor, e.reason
-            )
-            for e in events
-        )
-        earlier = await _earlier_visits(session, row)
+    outcome = None if new else await session.get(OutcomeRow, row.id)
+    rating = None if new else await session.get(RatingRow, row.id)
+    if not full:
+        return _record(row, leader, petitioner, outcome, rating)
+    events = await session.scalars(
+        select(AppointmentEventRow).where(AppointmentEventRow.appointment_id == row.id).order_by(AppointmentEventRow.id)
+    )
+    history = tuple(
+        HistoryEntry(as_utc(e.at), State(e.from_state) if e.from_state else None, State(e.to_state), e.actor, e.reason)
+        for e in events
+    )
+    earlier = await _earlier_visits(session, row)
+    return _record(row, leader, petitioner, outcome, rating, history, earlier)
+
+
+def _record(
+    row: AppointmentRow,
+    leader: LeaderRow,
+    petitioner: PetitionerRow,
+    outcome: OutcomeRow | None,
+    rating: RatingRow | None,
+    history: tuple[HistoryEntry, ...] = (),
+    earlier: tuple[EarlierVisit, ...] = (),
+) -> AppointmentRecord:
     return AppointmentRecord(
         id=row.id,
         number=row.number,
@@ -200,6 +234,20 @@ class Messages:
         reason: str = "",
     ) -> None:
         """Queue one message. Its dedupe key makes asking twice harmless: one reminder is queued once."""
+        await self.queue_all(session, row, [(kind, due_at or now)], now=now, reason=reason)
+
+    async def queue_all(
+        self,
+        session: AsyncSession,
+        row: AppointmentRow,
+        messages: list[tuple[str, dt.datetime]],
+        *,
+        now: dt.datetime,
+        reason: str = "",
+    ) -> None:
+        """Queue (kind, due) messages in one statement; a dedupe key queued before is skipped: never two copies."""
+        if not messages:
+            return
         leader = await session.get(LeaderRow, row.leader_id)
         petitioner = await session.get(PetitionerRow, row.petitioner_id)
         assert leader is not None and petitioner is not None
@@ -211,35 +259,38 @@ class Messages:
             "number": row.number,
             "link": self.link(row),
         }
+        values = []
+        for kind, due in messages:
+            own = {**params, "reason": reason or "接访安排有变"} if kind == "cancelled" else params
+            values.append(
+                {
+                    "appointment_id": row.id,
+                    "petitioner_id": row.petitioner_id,
+                    "kind": kind,
+                    "dedupe_key": f"{row.id}:{kind}:{starts_at:%Y%m%dT%H%M}",
+                    "params": json.dumps(own, ensure_ascii=False),
+                    "text": render(kind, own),
+                    "due_at": due,
+                    "expires_at": self._expiry(kind, row, now),
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": due,
+                    "created_at": now,
+                }
+            )
+        insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        await session.execute(insert(NotificationRow).values(values).on_conflict_do_nothing())
+
+    def _expiry(self, kind: str, row: AppointmentRow, now: dt.datetime) -> dt.datetime:
+        """A reminder after the start is noise, and "tomorrow" is wrong once the day has come; a cancellation
+        (also "the slot ended before you were received") still matters for a day."""
+        starts_at = as_utc(row.starts_at)
         if kind == "cancelled":
-            params["reason"] = reason or "接访安排有变"
-        due = due_at or now
-        key = f"{row.id}:{kind}:{starts_at:%Y%m%dT%H%M}"
-        # A reminder after the start is noise, and "tomorrow" is wrong once the day has come; a cancellation
-        # (also "the slot ended before you were received") still matters for a day.
-        expires = max(as_utc(row.ends_at), now) + dt.timedelta(days=1) if kind == "cancelled" else starts_at
+            return max(as_utc(row.ends_at), now) + dt.timedelta(days=1)
         if kind == "reminder_day":
             local = starts_at.astimezone(self.zone)
-            expires = dt.datetime.combine(local.date(), dt.time(0), self.zone).astimezone(dt.UTC)
-        notification = NotificationRow(
-            appointment_id=row.id,
-            petitioner_id=row.petitioner_id,
-            kind=kind,
-            dedupe_key=key,
-            params=json.dumps(params, ensure_ascii=False),
-            text=render(kind, params),
-            due_at=due,
-            expires_at=expires,
-            state="pending",
-            attempts=0,
-            next_attempt_at=due,
-            created_at=now,
-        )
-        try:
-            async with session.begin_nested():
-                session.add(notification)
-        except IntegrityError:
-            pass  # queued before: never two copies
+            return dt.datetime.combine(local.date(), dt.time(0), self.zone).astimezone(dt.UTC)
+        return starts_at
 
     async def drop_pending(self, session: AsyncSession, appointment_id: int) -> None:
         """The appointment changed: messages not yet sent no longer hold."""
@@ -250,17 +301,10 @@ class Messages:
             .execution_options(synchronize_session=False)
         )
 
-    async def queue_reminders(
-        self,
-        session: AsyncSession,
-        row: AppointmentRow,
-        *,
-        now: dt.datetime,
-        day_before: dt.timedelta,
-        hour_before: dt.timedelta,
-    ) -> None:
+    def reminders(
+        self, row: AppointmentRow, *, now: dt.datetime, day_before: dt.timedelta, hour_before: dt.timedelta
+    ) -> list[tuple[str, dt.datetime]]:
+        """The reminders still ahead: booked after a reminder's time, the confirmation says it all."""
         starts_at = as_utc(row.starts_at)
-        for kind, ahead in (("reminder_day", day_before), ("reminder_hour", hour_before)):
-            due = starts_at - ahead
-            if due > now:  # booked after the reminder's time: the confirmation says it all
-                await self.queue(session, row, kind, now=now, due_at=due)
+        due = [("reminder_day", starts_at - day_before), ("reminder_hour", starts_at - hour_before)]
+        return [(kind, when) for kind, when in due if when > now]

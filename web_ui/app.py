@@ -43,6 +43,8 @@ def create_app(
             services.media.open_room(room_id, opened_by="hall")
         if on_ready is not None:
             await on_ready(services)
+        # After on_ready: the demo's cameras (and their desk presets) are there before the first room opens.
+        await services.scheduler.start()
         logger.info("reception-hall ready (data in %s)", settings.server.data_dir)
         try:
             yield

@@ -39,9 +39,8 @@ class AuditLog:
             client=client,
             detail=detail,
         )
-        async with self._db.session() as session:
+        async with self._db.transaction() as session:
             session.add(row)
-            await session.commit()
         logger.info("audit %s: %s %s %s (%s)", action, actor, target or "-", outcome, role)
 
     async def recent(self, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:

@@ -12,12 +12,14 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 
 from media_server import AiortcInternalsMoved, check_internals
 from web_ui.app import create_app
 from web_ui.db import Database
+from web_ui.demo import DemoVisit, seed_schedule
 from web_ui.identity.roles import Role, parse_role
 from web_ui.identity.tokens import TokenService
 from web_ui.identity.users import IdentityError, UserExists, UserStore
@@ -206,13 +208,18 @@ def serve(
 
 def run_demo(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    asyncio.run(seed_demo(settings))
+    settings.scheduler.public_booking = True  # the demo shows booking from the phone too
+    visits = asyncio.run(seed_demo(settings))
     start_demo_cameras()
     tokens = TokenService(secret_key(settings), max_join_ttl=settings.auth.join_token_max_ttl_seconds)
     url = settings.public_url
     leader = tokens.issue_join(DEMO_ROOM, Role.LEADER, "王局长", 12 * 3600)
     petitioner = tokens.issue_join(DEMO_ROOM, Role.PETITIONER, "来访群众", 12 * 3600)
     big_screen = tokens.issue_join(DEMO_ROOM, Role.OBSERVER, "大屏", 12 * 3600)
+    zone = ZoneInfo(settings.server.time_zone)
+    petitioner_links = "".join(
+        f"  petitioner {v.starts_at.astimezone(zone):%H:%M} / 来访人 {v.name}: {v.link}\n" for v in visits
+    )
     print(
         f"""
 reception-hall demo  ·  信访接待大厅演示
@@ -223,7 +230,10 @@ reception-hall demo  ·  信访接待大厅演示
     leader / 领导:       {url}/rooms/{DEMO_ROOM}#token={leader}
     petitioner / 群众:   {url}/rooms/{DEMO_ROOM}#token={petitioner}
     big screen / 大屏:   {url}/rooms/{DEMO_ROOM}/program#token={big_screen}
-  camera wall / 监控墙:  {url}/cameras   (security / staff / admin; simulated cameras on ONVIF ports \
+  schedule / 接访排期:   {url}/schedule   (staff / admin)    console / 接访台: {url}/console   (leader)
+  reports / 统计:        {url}/reports     phone booking / 网上预约: {url}/book
+  SMS outbox / 短信:     {url}/schedule#outbox   (the log backend: what would be sent)
+{petitioner_links}  camera wall / 监控墙:  {url}/cameras   (security / staff / admin; simulated cameras on ONVIF ports \
 {", ".join(str(c[4]) for c in DEMO_CAMERAS)}, user {DEMO_CAMERA_USER} / {DEMO_CAMERA_PASSWORD})
   WHIP publish:          POST {url}/whip/{DEMO_ROOM}  (Authorization: Bearer <token from `hall token`>)
   WHEP program / 节目:   POST {url}/whep/{DEMO_ROOM}  (the same token; ?participant=ID for one person)
@@ -296,7 +306,7 @@ async def register_demo_cameras(services: Services) -> None:
             logger.warning("demo camera %s could not be added: %s", name, exc)
 
 
-async def seed_demo(settings: HallSettings) -> None:
+async def seed_demo(settings: HallSettings) -> list[DemoVisit]:
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     try:
@@ -307,6 +317,7 @@ async def seed_demo(settings: HallSettings) -> None:
                 await users.add(username, DEMO_PASSWORD, role, display)
             except UserExists:
                 pass
+        return await seed_schedule(settings, db)
     finally:
         await db.dispose()
 

@@ -81,5 +81,4 @@ async def build_services(settings: HallSettings, *, clock: Clock | None = None) 
         desk_camera=cameras,
         clock=clock,
     )
-    await scheduler.start()
     return Services(settings, db, users, AuditLog(db), tokens, media, cameras, scheduler)

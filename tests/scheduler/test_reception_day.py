@@ -83,7 +83,7 @@ async def test_a_ticket_is_good_for_one_connection_on_one_phone(db, tmp_path, cl
     with pytest.raises(UnknownLink):
         await scheduler.reception.claim_ticket("AAAAAAAAAAAAAAAAAAAAAA", None)
     with pytest.raises(TicketUsed):
-        await scheduler.reception.redeem_ticket(ticket.ticket_id, "reception-999")  # another room
+        await scheduler.reception.redeem_ticket(ticket.ticket_id, "visit-999")  # another room
     arrived = await scheduler.reception.redeem_ticket(ticket.ticket_id, ticket.room_id)
     assert arrived.state is State.WAITING and arrived.arrived_at == clock.now()
     with pytest.raises(TicketUsed):
