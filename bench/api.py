@@ -72,7 +72,9 @@ def hall_process(data_dir: Path, port: int, database_url: str | None) -> Iterato
         env["HALL_DATABASE__URL"] = database_url
     hall = Path(sys.executable).with_name("hall")
     command = [str(hall), "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # The log goes to a file: a pipe nobody reads fills up and stops the server mid-write.
+    log = (data_dir.parent / "hall.log").open("w")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -83,7 +85,7 @@ def hall_process(data_dir: Path, port: int, database_url: str | None) -> Iterato
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the hall did not start: {process.stderr.read() if process.stderr else ''}")
+                raise RuntimeError(f"the hall did not start: {log.name}")
             time.sleep(0.2)
         yield base
     finally:
@@ -92,6 +94,7 @@ def hall_process(data_dir: Path, port: int, database_url: str | None) -> Iterato
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 def add_staff(data_dir: Path, database_url: str | None) -> None:

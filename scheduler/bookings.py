@@ -271,7 +271,7 @@ class Bookings:
                 await self._confirmation(session, row, now=now)
         # Read back after the commit: the write lock is held no longer than the writes.
         async with self.db.session() as session:
-            record = await appointment_record(session, row, full=True, new=True)
+            record = await appointment_record(session, row, new=True)
         return Booking(record, self.personal.link_key(row.link_salt))
 
     async def _take_place(self, session: AsyncSession, slot_id: int, *, channel: str, now: dt.datetime) -> SlotRow:

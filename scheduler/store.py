@@ -279,7 +279,8 @@ class Messages:
                 }
             )
         insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        await session.execute(insert(NotificationRow).values(values).on_conflict_do_nothing())
+        # Parameters apart from the statement: it is compiled once and cached, whatever the number of messages.
+        await session.execute(insert(NotificationRow).on_conflict_do_nothing(), values)
 
     def _expiry(self, kind: str, row: AppointmentRow, now: dt.datetime) -> dt.datetime:
         """A reminder after the start is noise, and "tomorrow" is wrong once the day has come; a cancellation

@@ -233,4 +233,6 @@ async def test_a_returning_petitioner_is_recognised_by_the_id_number(hall, db, c
     )
     assert second.appointment.petitioner_id == first.appointment.petitioner_id
     assert second.appointment.phone_masked == "139****1111"  # the newest number is the one used
-    assert [v.number for v in second.appointment.earlier_visits] == [first.appointment.number]
+    # What the leader sees of the second appointment: the first one, as an earlier visit.
+    record = await scheduler.bookings.appointment(second.appointment.id)
+    assert [v.number for v in record.earlier_visits] == [first.appointment.number]
