@@ -47,6 +47,7 @@ from scheduler.store import (
     appointment_row,
     leader_record,
     link_hash,
+    new_record,
     records_query,
     slot_record,
     transition,
@@ -252,9 +253,10 @@ class Bookings:
         subject = subject.strip()[:200]
         now = self.clock.now()
         async with self.db.transaction() as session:
-            slot = await self._take_place(session, slot_id, channel=channel, now=now)
-            person = await self._petitioner(session, id_hash, name, phone, update=channel == "staff")
-            await self._check_petitioner(session, person, slot)
+            slot, leader = await self._take_place(session, slot_id, channel=channel, now=now)
+            person, new = await self._petitioner(session, id_hash, name, phone, update=channel == "staff")
+            if not new:  # someone new has no other appointment to clash with
+                await self._check_petitioner(session, person, slot)
             row = await self._add_appointment(session, slot, person, subject, channel=channel, actor=actor, now=now)
             state = State.CONFIRMED if channel == "staff" else State.REQUESTED
             session.add(
@@ -269,12 +271,11 @@ class Bookings:
             )
             if state is State.CONFIRMED:
                 await self._confirmation(session, row, now=now)
-        # Read back after the commit: the write lock is held no longer than the writes.
-        async with self.db.session() as session:
-            record = await appointment_record(session, row, new=True)
-        return Booking(record, self.personal.link_key(row.link_salt))
+        return Booking(new_record(row, leader, person), self.personal.link_key(row.link_salt))
 
-    async def _take_place(self, session: AsyncSession, slot_id: int, *, channel: str, now: dt.datetime) -> SlotRow:
+    async def _take_place(
+        self, session: AsyncSession, slot_id: int, *, channel: str, now: dt.datetime
+    ) -> tuple[SlotRow, LeaderRow]:
         # First statement of the transaction: it takes the lock that serialises bookings of this slot.
         taken = await session.execute(
             update(SlotRow)
@@ -284,15 +285,16 @@ class Bookings:
         )
         found = (
             await session.execute(
-                select(SlotRow, ReceptionDayRow)
+                select(SlotRow, ReceptionDayRow, LeaderRow)
                 .join(ReceptionDayRow, ReceptionDayRow.id == SlotRow.day_id)
+                .join(LeaderRow, LeaderRow.id == SlotRow.leader_id)
                 .where(SlotRow.id == slot_id)
                 .execution_options(populate_existing=True)
             )
         ).one_or_none()
         if found is None:
             raise SlotNotFound(f"slot {slot_id} does not exist")
-        slot, day = found
+        slot, day, leader = found
         if day.cancelled:
             raise SlotClosed("this reception day has been cancelled")
         if channel == "phone" and not (self.settings.public_booking and day.public_booking):
@@ -306,13 +308,13 @@ class Bookings:
             raise SlotTaken(
                 f"the slot at {_clock(starts_at, self.zone)} is taken ({slot.booked} of {slot.capacity} places booked)"
             )
-        return slot
+        return slot, leader
 
     async def _petitioner(
         self, session: AsyncSession, id_hash: str, name: str, phone: str, *, update: bool
-    ) -> PetitionerRow:
-        """The petitioner with this ID number (recognised by its hash), created, or brought up to date when staff
-        book (a phone booking never changes a known petitioner's number: whoever knows an ID number could)."""
+    ) -> tuple[PetitionerRow, bool]:
+        """The petitioner with this ID number (recognised by its hash), created (True), or brought up to date when
+        staff book (a phone booking never changes a known petitioner's number: whoever knows an ID number could)."""
         # New, most often: one INSERT. Known (or created by a concurrent first booking): the INSERT does
         # nothing and the row is read, locked.
         insert = postgresql_insert if self._postgres(session) else sqlite_insert
@@ -324,17 +326,17 @@ class Bookings:
             .execution_options(populate_existing=True)
         )
         if created is not None:
-            return created
+            return created, True
         query = select(PetitionerRow).where(PetitionerRow.id_hash == id_hash).with_for_update()
         row = (await session.execute(query)).scalar_one()
         if not update:
-            return row
+            return row, False
         if row.name != name:
             row.name = name
         if row.phone_hash != self.personal.phone_hash(phone):
             for key, value in self._phone_fields(phone).items():
                 setattr(row, key, value)
-        return row
+        return row, False
 
     @staticmethod
     def _postgres(session: AsyncSession) -> bool:
@@ -463,7 +465,7 @@ class Bookings:
         now = self.clock.now()
         async with self.db.transaction() as session:
             # The new slot's place first (the lock that serialises bookings), then the old appointment.
-            slot = await self._take_place(session, new_slot_id, channel="staff", now=now)
+            slot, _leader = await self._take_place(session, new_slot_id, channel="staff", now=now)
             old = await appointment_row(session, appointment_id, lock=True)
             if old.slot_id == new_slot_id:
                 raise InvalidRequest("the appointment is already in this slot")

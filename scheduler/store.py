@@ -7,7 +7,7 @@ import datetime as dt
 import hashlib
 import json
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select, update
@@ -85,10 +85,22 @@ async def appointment_row(session: AsyncSession, appointment_id: int, *, lock: b
     return row
 
 
+_RECORD_TABLES = {
+    "a": AppointmentRow.__table__,
+    "l": LeaderRow.__table__,
+    "p": PetitionerRow.__table__,
+    "o": OutcomeRow.__table__,
+    "r": RatingRow.__table__,
+}
+# Plain columns, not ORM objects: a day's list builds its records without the identity map's bookkeeping.
+_RECORD_COLUMNS = [column.label(f"{key}_{column.name}") for key, table in _RECORD_TABLES.items() for column in table.c]
+
+
 def records_query() -> Select:
     """Appointments with everything a record shows, in one query: add the filters, then `appointment_records`."""
     return (
-        select(AppointmentRow, LeaderRow, PetitionerRow, OutcomeRow, RatingRow)
+        select(*_RECORD_COLUMNS)
+        .select_from(AppointmentRow)
         .join(LeaderRow, LeaderRow.id == AppointmentRow.leader_id)
         .join(PetitionerRow, PetitionerRow.id == AppointmentRow.petitioner_id)
         .outerjoin(OutcomeRow, OutcomeRow.appointment_id == AppointmentRow.id)
@@ -96,12 +108,41 @@ def records_query() -> Select:
     )
 
 
-async def appointment_records(
-    session: AsyncSession,
-    query: Select,
-) -> list[AppointmentRecord]:
-    rows = await session.execute(query)
-    return [_record(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+async def appointment_records(session: AsyncSession, query: Select) -> list[AppointmentRecord]:
+    return [_record_of(row) for row in (await session.execute(query)).mappings()]
+
+
+def _record_of(row: Any) -> AppointmentRecord:
+    return AppointmentRecord(
+        id=row["a_id"],
+        number=row["a_number"],
+        state=State(row["a_state"]),
+        leader=LeaderRecord(
+            row["l_id"], row["l_name"], row["l_title"], row["l_username"], row["l_desk"], row["l_active"]
+        ),
+        slot_id=row["a_slot_id"],
+        room_id=room_id_of(row["a_slot_id"]),
+        starts_at=as_utc(row["a_starts_at"]),
+        ends_at=as_utc(row["a_ends_at"]),
+        petitioner_id=row["a_petitioner_id"],
+        petitioner_name=row["p_name"],
+        phone_masked=row["p_phone_masked"],
+        subject=row["a_subject"],
+        channel=row["a_channel"],
+        created_by=row["a_created_by"],
+        created_at=as_utc(row["a_created_at"]),
+        arrived_at=_maybe(row["a_arrived_at"]),
+        admitted_at=_maybe(row["a_admitted_at"]),
+        ended_at=_maybe(row["a_ended_at"]),
+        rescheduled_from_id=row["a_rescheduled_from_id"],
+        rescheduled_to_id=row["a_rescheduled_to_id"],
+        outcome=Outcome(row["o_result"], row["o_notes"], row["o_written_by"], as_utc(row["o_written_at"]))
+        if row["o_appointment_id"] is not None
+        else None,
+        rating=Rating(row["r_score"], row["r_comment"], as_utc(row["r_rated_at"]))
+        if row["r_appointment_id"] is not None
+        else None,
+    )
 
 
 async def appointment_record(
@@ -125,6 +166,11 @@ async def appointment_record(
     )
     earlier = await _earlier_visits(session, row)
     return _record(row, leader, petitioner, outcome, rating, history, earlier)
+
+
+def new_record(row: AppointmentRow, leader: LeaderRow, petitioner: PetitionerRow) -> AppointmentRecord:
+    """The record of an appointment just made, from the rows in hand: no outcome, no rating, nothing to read."""
+    return _record(row, leader, petitioner, None, None)
 
 
 def _record(
