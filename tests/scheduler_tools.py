@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from media_server import MediaNode, MediaSettings
-from scheduler import PetitionerDetails, Scheduler, SchedulerSettings
+from scheduler import PetitionerDetails, Scheduler, SchedulerSettings, SmsSettings
 from scheduler.sms import SendReceipt, SmsMessage
 from web_ui.db import Database
 
@@ -92,11 +92,12 @@ def build_scheduler(
     sms: RecordingSms | None = None,
     desk: RecordingDesk | None = None,
     rooms: MediaNode | None = None,
+    sms_settings: dict[str, object] | None = None,
     **settings: object,
 ) -> Scheduler:
     return Scheduler(
         db,
-        SchedulerSettings(**settings),  # type: ignore[arg-type]
+        SchedulerSettings(**settings, sms=SmsSettings(**(sms_settings or {}))),  # type: ignore[arg-type]
         data_dir=data_dir,
         time_zone="Asia/Shanghai",
         public_url="https://hall.example.cn",

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from media_server import MediaNode, MediaSettings
 from scheduler import State
 from scheduler.errors import InvalidTransition, LinkInUse, NotYourReception, TicketUsed, TooEarly, UnknownLink
+from scheduler.sms import DeliveryFailed
 
 DAY = dt.date(2026, 11, 24)
 
@@ -189,4 +190,52 @@ async def test_a_message_interrupted_mid_send_is_not_sent_again(db, tmp_path, cl
     assert sms.kinds() == []
     failed = [n for n in await scheduler.notifier.outbox() if n.kind == "booked"]
     assert {n.state for n in failed} == {"failed"} and "not sent again" in (failed[0].last_error or "")
+    await scheduler.close()
+
+
+class FlakyCarrier(RecordingSms):
+    """Refuses the first messages with the carrier's own kind of error, then delivers."""
+
+    def __init__(self, failures: list[DeliveryFailed]) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def send(self, message):
+        if self.failures:
+            raise self.failures.pop(0)
+        return await super().send(message)
+
+
+async def test_a_carrier_that_throttles_is_retried_with_backoff_and_a_bad_number_is_given_up(db, tmp_path, clock):
+    throttled = DeliveryFailed("throttled", code="isv.BUSINESS_LIMIT_CONTROL", retryable=True, backend="aliyun")
+    sms = FlakyCarrier([throttled, throttled])
+    scheduler = build_scheduler(db, tmp_path, clock, sms=sms, sms_settings={"retry_base_seconds": 30})
+    leader = await scheduler.bookings.add_leader("王局长", username="wang")
+    day = await scheduler.bookings.open_day(leader.id, DAY, dt.time(9), dt.time(10), slot_minutes=30, actor="staff1")
+    await scheduler.bookings.book(day.slots[0].id, petitioner(0, "张三"), "", actor="staff1")
+    await scheduler.lifecycle.run_once()  # first try: throttled
+    booked = next(n for n in await scheduler.notifier.outbox() if n.kind == "booked")
+    assert (booked.state, booked.attempts, sms.kinds()) == ("pending", 1, [])
+    assert "BUSINESS_LIMIT_CONTROL" in (booked.last_error or "")
+    clock.advance(seconds=29)
+    await scheduler.lifecycle.run_once()  # not yet: the first retry waits 30 s
+    clock.advance(seconds=1)
+    await scheduler.lifecycle.run_once()  # second try: throttled again; the next waits 60 s
+    clock.advance(seconds=59)
+    await scheduler.lifecycle.run_once()
+    assert sms.kinds() == []
+    clock.advance(seconds=1)
+    await scheduler.lifecycle.run_once()
+    assert sms.kinds() == ["booked"]
+    booked = next(n for n in await scheduler.notifier.outbox() if n.kind == "booked")
+    assert (booked.state, booked.attempts) == ("sent", 3)
+
+    sms.failures = [DeliveryFailed("bad number", code="isv.MOBILE_NUMBER_ILLEGAL", retryable=False, backend="aliyun")]
+    await scheduler.bookings.book(day.slots[1].id, petitioner(1, "李四", "13900001111"), "", actor="staff1")
+    await scheduler.lifecycle.run_once()
+    clock.advance(hours=1)
+    await scheduler.lifecycle.run_once()
+    second = [n for n in await scheduler.notifier.outbox() if n.kind == "booked" and n.phone_masked == "139****1111"]
+    assert (second[0].state, second[0].attempts) == ("failed", 1)
+    assert sms.kinds() == ["booked"]  # never sent, never retried
     await scheduler.close()
