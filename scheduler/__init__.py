@@ -30,9 +30,11 @@ from scheduler.records import (
 from scheduler.service import Scheduler
 from scheduler.settings import SchedulerSettings, SmsSettings
 from scheduler.states import OPEN_STATES, TRANSITIONS, State
+from scheduler.store import RECEPTION_ROOM_PREFIX
 
 __all__ = [
     "OPEN_STATES",
+    "RECEPTION_ROOM_PREFIX",
     "RESULTS",
     "TRANSITIONS",
     "AppointmentRecord",

@@ -203,6 +203,14 @@ class Bookings:
             if row is None or row.cancelled:
                 raise DayNotFound(f"reception day {day_id} does not exist")
             row.cancelled = True
+            # The slots' row locks: a booking in flight either commits first (and is cancelled below) or waits
+            # and then finds the day cancelled.
+            await session.execute(
+                update(SlotRow)
+                .where(SlotRow.day_id == day_id)
+                .values(booked=SlotRow.booked)
+                .execution_options(synchronize_session=False)
+            )
             appointments = await session.scalars(
                 select(AppointmentRow)
                 .join(SlotRow, SlotRow.id == AppointmentRow.slot_id)
@@ -256,7 +264,8 @@ class Bookings:
             slot, leader = await self._take_place(session, slot_id, channel=channel, now=now)
             person, new = await self._petitioner(session, id_hash, name, phone, update=channel == "staff")
             if not new:  # someone new has no other appointment to clash with
-                await self._check_petitioner(session, person, slot)
+                # On the phone page whoever books may not be who the ID number says: say nothing of their bookings.
+                await self._check_petitioner(session, person, slot, discreet=channel == "phone")
             row = await self._add_appointment(session, slot, person, subject, channel=channel, actor=actor, now=now)
             state = State.CONFIRMED if channel == "staff" else State.REQUESTED
             session.add(
@@ -350,7 +359,13 @@ class Bookings:
         }
 
     async def _check_petitioner(
-        self, session: AsyncSession, person: PetitionerRow, slot: SlotRow, *, ignore: int | None = None
+        self,
+        session: AsyncSession,
+        person: PetitionerRow,
+        slot: SlotRow,
+        *,
+        ignore: int | None = None,
+        discreet: bool = False,
     ) -> None:
         # One query: their open appointments, the clashing one first.
         clashes = and_(AppointmentRow.starts_at < slot.ends_at, AppointmentRow.ends_at > slot.starts_at)
@@ -367,10 +382,14 @@ class Bookings:
         ).all()
         if mine and mine[0][2]:
             number, starts_at, _ = mine[0]
+            if discreet:
+                raise PetitionerBusy("this ID number already has an appointment at that time: please call the hall")
             raise PetitionerBusy(f"this petitioner already has appointment {number} at {_clock(starts_at, self.zone)}")
         count = len(mine)
         limit = self.settings.max_open_per_petitioner
-        if (count or 0) >= limit:
+        if count >= limit and discreet:
+            raise TooManyOpenAppointments("this ID number cannot book more appointments now: please call the hall")
+        if count >= limit:
             raise TooManyOpenAppointments(
                 f"this petitioner already holds {count} open appointments (at most {limit}); cancel one first"
             )
@@ -416,7 +435,7 @@ class Bookings:
         reminders = self.messages.reminders(
             row,
             now=now,
-            day_before=dt.timedelta(hours=self.settings.reminder_day_hours),
+            day_before=self.settings.reminder_day_at,
             hour_before=dt.timedelta(minutes=self.settings.reminder_hour_minutes),
         )
         await self.messages.queue_all(session, row, [(kind, now), *reminders], now=now)

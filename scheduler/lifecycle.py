@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 from typing import Protocol
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, or_, select, update
 
 from scheduler.clock import Clock
 from scheduler.errors import InvalidTransition
@@ -115,13 +115,16 @@ class Lifecycle:
         opens = dt.timedelta(minutes=self.settings.room_opens_minutes)
         grace = dt.timedelta(minutes=self.settings.join_grace_minutes)
         booked = exists().where(and_(AppointmentRow.slot_id == SlotRow.id, AppointmentRow.state.in_(_JOINABLE)))
+        in_session = exists().where(
+            and_(AppointmentRow.slot_id == SlotRow.id, AppointmentRow.state == State.IN_SESSION.value)
+        )
         async with self.db.transaction() as session:
             slots = await session.execute(
                 select(SlotRow, ReceptionDayRow.desk)
                 .join(ReceptionDayRow, ReceptionDayRow.id == SlotRow.day_id)
                 .where(
                     SlotRow.starts_at <= now + opens,
-                    SlotRow.ends_at > now - grace,
+                    or_(SlotRow.ends_at > now - grace, in_session),  # an overrunning session keeps its room
                     SlotRow.room_closed_at.is_(None),
                     booked,
                 )
@@ -195,20 +198,23 @@ class Lifecycle:
             )
             closing = []
             for slot in slots:
-                slot.room_closed_at = now
-                closing.append(room_id_of(slot.id))
                 waiting = await session.scalars(
                     select(AppointmentRow).where(
                         AppointmentRow.slot_id == slot.id, AppointmentRow.state == State.WAITING.value
                     )
                 )
+                admitted_meanwhile = False
                 for row in waiting:
                     reason = "接访时段已结束，未能接待"
                     try:
                         await transition(session, row, State.CANCELLED, actor=SYSTEM, at=now, reason=reason)
                     except InvalidTransition:
-                        continue  # admitted a moment ago
+                        admitted_meanwhile = True  # the leader let them in a moment ago: the room stays
+                        continue
                     await self.messages.queue(session, row, "cancelled", now=now, reason=reason)
+                if not admitted_meanwhile:
+                    slot.room_closed_at = now
+                    closing.append(room_id_of(slot.id))
         for room_id in closing:
             if room_id in self.rooms.rooms:
                 await self.rooms.close_room(room_id)

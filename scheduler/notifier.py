@@ -128,6 +128,13 @@ class Notifier:
         except DeliveryFailed as exc:
             await self._failed(notification_id, exc, attempts, now, delivery)
             return
+        except Exception as exc:  # a backend's own bug: this message fails (not resent), the others go on
+            logger.exception("n-%d: the SMS backend failed unexpectedly", notification_id)
+            failure = DeliveryFailed(
+                type(exc).__name__, code="backend_error", retryable=False, backend=self.backend.name
+            )
+            await self._failed(notification_id, failure, attempts, now, delivery)
+            return
         async with self.db.transaction() as session:
             await session.execute(
                 update(NotificationRow)

@@ -72,7 +72,8 @@ class Reception:
             opens_at = starts_at - self._opens_before
             if now < opens_at or slot.room_opened_at is None:
                 raise TooEarly(f"the reception room opens at {opens_at.isoformat()}")
-            if now >= ends_at + self._grace or slot.room_closed_at is not None:
+            # A session that overruns its slot goes on until the leader ends it: its petitioner may come back.
+            if state is not State.IN_SESSION and (now >= ends_at + self._grace or slot.room_closed_at is not None):
                 raise TooLate("this reception's time is over")
             if row.device_hash is None:
                 device_secret = device_secret or secrets.token_urlsafe(24)
@@ -86,10 +87,21 @@ class Reception:
                 room_id=room_id_of(row.slot_id),
                 ticket_id=row.ticket_id,
                 name=await _petitioner_name(session, row),
-                valid_until=ends_at + self._grace,
+                valid_until=max(ends_at + self._grace, now + self._grace),
                 device_secret=device_secret,
                 admitted=state is State.IN_SESSION,
             )
+
+    async def release_link(self, appointment_id: int) -> AppointmentRecord:
+        """Free the link for another phone (opened first in another app, a cleared browser, a new phone): the
+        next phone to open it takes it, and a ticket already handed out no longer works."""
+        async with self.db.transaction() as session:
+            row = await appointment_row(session, appointment_id, lock=True)
+            if State(row.state) not in (State.CONFIRMED, State.WAITING, State.IN_SESSION, State.NO_SHOW):
+                raise InvalidTransition(_not_joinable(State(row.state)))
+            row.device_hash = None
+            row.ticket_id = None
+            return await appointment_record(session, row)
 
     async def redeem_ticket(self, ticket_id: str, room_id: str) -> AppointmentRecord:
         """The petitioner connects: the ticket is used up, and they are waiting (or back in their session)."""

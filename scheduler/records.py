@@ -49,8 +49,8 @@ class PetitionerDetails:
     """What staff (or the petitioner) type in. Checked before anything is stored."""
 
     name: str
-    phone: str
-    id_number: str
+    phone: str = dataclasses.field(repr=False)
+    id_number: str = dataclasses.field(repr=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -133,8 +133,8 @@ class Ticket:
     ticket_id: str  # the join token's id; good for one connection
     name: str
     valid_until: dt.datetime
-    device_secret: str  # binds the link to the phone that opened it first
-    admitted: bool  # already received (a reconnect mid-session): no second wait
+    device_secret: str = dataclasses.field(repr=False)  # binds the link to the phone that opened it first
+    admitted: bool = False  # already received (a reconnect mid-session): no second wait
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

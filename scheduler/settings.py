@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -45,7 +46,9 @@ class SchedulerSettings(BaseModel):
     public_booking: bool = Field(
         default=False, description="let petitioners book on the phone page (on reception days that allow it)"
     )
-    reminder_day_hours: int = Field(default=24, ge=2, le=72, description="the first reminder, before the start")
+    reminder_day_at: dt.time = Field(
+        default=dt.time(18, 0), description="the first reminder: this time (hall time) on the evening before"
+    )
     reminder_hour_minutes: int = Field(default=60, ge=5, le=240, description="the second reminder, before the start")
     personal_key: SecretStr | None = Field(
         default=None,

@@ -54,9 +54,13 @@ class SessionSource(Protocol):
         ...
 
 
+RECEPTION_ROOM_PREFIX = "visit-"
+"""Reception rooms' ids: reserved for the scheduler, entered only through an appointment."""
+
+
 def room_id_of(slot_id: int) -> str:
     """One reception room per slot: a slot with room for several petitioners is a joint reception."""
-    return f"visit-{slot_id}"
+    return f"{RECEPTION_ROOM_PREFIX}{slot_id}"
 
 
 def link_hash(link_key: str) -> str:
@@ -353,9 +357,12 @@ class Messages:
         )
 
     def reminders(
-        self, row: AppointmentRow, *, now: dt.datetime, day_before: dt.timedelta, hour_before: dt.timedelta
+        self, row: AppointmentRow, *, now: dt.datetime, day_before: dt.time, hour_before: dt.timedelta
     ) -> list[tuple[str, dt.datetime]]:
-        """The reminders still ahead: booked after a reminder's time, the confirmation says it all."""
+        """The reminders still ahead: the evening before at `day_before` (hall time), and `hour_before` the start.
+        Booked after a reminder's time, the confirmation says it all."""
         starts_at = as_utc(row.starts_at)
-        due = [("reminder_day", starts_at - day_before), ("reminder_hour", starts_at - hour_before)]
+        eve = starts_at.astimezone(self.zone).date() - dt.timedelta(days=1)
+        evening = dt.datetime.combine(eve, day_before, self.zone).astimezone(dt.UTC)
+        due = [("reminder_day", evening), ("reminder_hour", starts_at - hour_before)]
         return [(kind, when) for kind, when in due if when > now]

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import getpass
 import logging
-import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +22,7 @@ from web_ui.demo import DemoVisit, seed_schedule
 from web_ui.identity.roles import Role, parse_role
 from web_ui.identity.tokens import TokenService
 from web_ui.identity.users import IdentityError, UserExists, UserStore
+from web_ui.redaction import redact
 from web_ui.services import Services, secret_key
 from web_ui.settings import HallSettings, load_settings
 from web_ui.tls import self_signed
@@ -158,15 +158,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 class RedactTokens(logging.Filter):
-    """Join tokens ride in the socket URL's query (browsers cannot set headers on a WebSocket):
-    keep them out of uvicorn's access and error logs."""
-
-    PATTERN = re.compile(r"(token=)[^&\s\"']+")
+    """Join tokens ride in the socket URL's query (browsers cannot set headers on a WebSocket), and the key of
+    a petitioner's link in its path: keep them out of uvicorn's access and error logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message:
-            record.msg, record.args = self.PATTERN.sub(r"\1[redacted]", message), ()
+        if "token=" in message or "/v/" in message or "/api/visits/" in message:
+            record.msg, record.args = redact(message), ()
         return True
 
 
@@ -209,6 +207,7 @@ def serve(
 def run_demo(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     settings.scheduler.public_booking = True  # the demo shows booking from the phone too
+    settings.scheduler.sms.backend = "log"  # its petitioners are made up: whatever the settings say, no SMS leaves
     visits = asyncio.run(seed_demo(settings))
     start_demo_cameras()
     tokens = TokenService(secret_key(settings), max_join_ttl=settings.auth.join_token_max_ttl_seconds)

@@ -14,6 +14,7 @@ from web_ui.deps import Forbidden, NotAuthenticated
 from web_ui.identity import users as identity
 from web_ui.identity.throttle import TooManyAttempts
 from web_ui.identity.tokens import TokenError
+from web_ui.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def install(app: FastAPI) -> None:
         headers = {}
         if status == 401:
             headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if isinstance(exc, TokenError) else "Bearer"
-        logger.info("%s %s -> %d %s: %s", request.method, request.url.path, status, code, exc)
+        logger.info("%s %s -> %d %s: %s", request.method, redact(request.url.path), status, code, exc)
         return JSONResponse({"error": code, "message": str(exc)}, status_code=status, headers=headers)
 
     for kind, _status, _code in STATUS:

@@ -32,6 +32,7 @@ class Services:
     cameras: CameraService
     scheduler: Scheduler
     login_throttle: LoginThrottle = dataclasses.field(default_factory=LoginThrottle)
+    booking_throttle: LoginThrottle = dataclasses.field(default_factory=lambda: LoginThrottle("bookings"))
 
     async def close(self) -> None:
         await self.scheduler.close()

@@ -118,12 +118,16 @@ def transport_failure(backend: str, message: SmsMessage, exc: httpx.HTTPError) -
     the settings) will not. The carrier may have taken a message whose answer timed out: the reference
     we sent along (Aliyun OutId, Tencent SessionContext) lets an operator match a duplicate.
     """
-    if isinstance(exc, httpx.TimeoutException):
+    # Retried only when the request cannot have reached the carrier: after it was sent, a timeout or a broken
+    # answer may hide a message the carrier took, and the hall never sends one twice.
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         code, retryable = "timeout", True
-    elif isinstance(exc, httpx.ConnectError):
+    elif isinstance(exc, httpx.TimeoutException):
+        code, retryable = "timeout", False
+    elif isinstance(exc, httpx.ConnectError | httpx.ProxyError):
         code, retryable = "unreachable", True
-    elif isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError):
-        code, retryable = "network_error", True
+    elif isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+        code, retryable = "network_error", False
     else:
         code, retryable = "http_error", False
     detail = safe_detail(str(exc)) or type(exc).__name__

@@ -86,7 +86,7 @@ async def test_a_staff_booking_is_confirmed_with_an_sms_and_two_reminders(hall, 
     booked = next(n for n in outbox if n.kind == "booked")
     assert "11月25日 09:00" in booked.text and f"https://hall.example.cn/v/{booking.link_key}" in booked.text
     reminders = {n.kind: n.due_at for n in outbox}
-    assert reminders["reminder_day"] == hall_time(TOMORROW, 9) - dt.timedelta(hours=24)
+    assert reminders["reminder_day"] == hall_time(TOMORROW - dt.timedelta(days=1), 18)  # the evening before
     assert reminders["reminder_hour"] == hall_time(TOMORROW, 8)
     assert (await scheduler.reception.visit(booking.link_key)).id == record.id
 

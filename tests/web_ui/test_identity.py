@@ -64,6 +64,7 @@ ROUTES = [
     ("POST", "/api/appointments", KEEPERS),
     ("GET", "/api/appointments/{appointment_id}", HOSTS),
     ("GET", "/api/appointments/{appointment_id}/link", KEEPERS),
+    ("POST", "/api/appointments/{appointment_id}/release-link", KEEPERS),
     ("POST", "/api/appointments/{appointment_id}/confirm", KEEPERS),
     ("POST", "/api/appointments/{appointment_id}/cancel", KEEPERS),
     ("POST", "/api/appointments/{appointment_id}/reschedule", KEEPERS),

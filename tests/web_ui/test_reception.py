@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 
 import httpx
 import pytest
@@ -57,7 +58,7 @@ async def link_of(hall: Hall, who: dict, appointment_id: int) -> str:
     return response.json()["url"].rsplit("/v/", 1)[1]
 
 
-async def test_the_petitioner_goes_through_the_waiting_room_to_the_leader(tmp_path, clock):
+async def test_the_petitioner_goes_through_the_waiting_room_to_the_leader(tmp_path, clock, caplog):
     async with running_hall(tmp_path, clock=clock) as hall:
         who = await prepare(hall)
         booked = await book(hall, who, who["slots"][0])
@@ -79,8 +80,11 @@ async def test_the_petitioner_goes_through_the_waiting_room_to_the_leader(tmp_pa
             "王局长",
         )
         assert "13812345678" not in json.dumps(visit)
-        early = await hall.client.post(f"/api/visits/{key}/ticket", json={"consent": True})
+        with caplog.at_level(logging.INFO):
+            early = await hall.client.post(f"/api/visits/{key}/ticket", json={"consent": True})
         assert early.status_code == 409 and early.json()["error"] == "room_not_open_yet"
+        hall_log = " ".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+        assert "room_not_open_yet" in hall_log and key not in hall_log  # the link's key is a credential
 
         clock.set(hall_time(DAY, 8, 52))
         await hall.services.scheduler.lifecycle.run_once()
@@ -93,6 +97,21 @@ async def test_the_petitioner_goes_through_the_waiting_room_to_the_leader(tmp_pa
         assert ticket["admitted"] is False and "hall_device" in granted.headers["set-cookie"]
         another_phone = await hall.client.post(f"/api/visits/{key}/ticket", json={"consent": True})
         assert another_phone.status_code == 409 and another_phone.json()["error"] == "link_in_use"
+
+        # A reception room is not a room of the general kind: another leader cannot read, enter or invite into it.
+        room = ticket["room_id"]
+        for method, path, body in (
+            ("GET", f"/api/rooms/{room}", None),
+            ("POST", f"/api/rooms/{room}/join", None),
+            ("POST", f"/api/rooms/{room}/tokens", {"role": "petitioner", "name": "冒名"}),
+            ("PUT", f"/api/rooms/{room}/program", {"layout": "2x2"}),
+            ("DELETE", f"/api/rooms/{room}", None),
+            ("POST", "/api/rooms", {"id": "visit-99"}),
+        ):
+            refused = await hall.client.request(method, path, json=body, headers=who["other"])
+            assert refused.status_code == 403, (method, path, refused.text)
+        listed = (await hall.client.get("/api/rooms", headers=who["other"])).json()
+        assert room not in [r["id"] for r in listed] and room in hall.services.media.rooms
 
         # The ticket cannot skip the waiting room over WHIP or WHEP.
         offer = await Publisher().offer()
@@ -213,3 +232,47 @@ async def test_booking_by_phone_only_where_allowed_and_confirmed_by_staff(tmp_pa
         assert confirmed.status_code == 200 and confirmed.json()["state"] == "confirmed"
         kinds = [n["kind"] for n in (await hall.client.get("/api/notifications", headers=who["staff"])).json()]
         assert "booked" in kinds
+
+
+async def test_a_link_opened_on_another_phone_first_is_released_by_staff(tmp_path, clock):
+    async with running_hall(tmp_path, clock=clock) as hall:
+        who = await prepare(hall)
+        appointment = (await book(hall, who, who["slots"][0])).json()
+        key = await link_of(hall, who, appointment["id"])
+        clock.set(hall_time(DAY, 8, 52))
+        await hall.services.scheduler.lifecycle.run_once()
+        async with (
+            httpx.AsyncClient(base_url=hall.base_url) as wechat,
+            httpx.AsyncClient(base_url=hall.base_url) as browser,
+        ):
+            first = await wechat.post(f"/api/visits/{key}/ticket", json={"consent": True})
+            assert first.status_code == 200  # opened in another app first
+            refused = await browser.post(f"/api/visits/{key}/ticket", json={"consent": True})
+            assert refused.json()["error"] == "link_in_use"
+            released = await hall.client.post(
+                f"/api/appointments/{appointment['id']}/release-link", headers=who["staff"]
+            )
+            assert released.status_code == 200
+            second = await browser.post(f"/api/visits/{key}/ticket", json={"consent": True})
+            assert second.status_code == 200, second.text
+            old = hall.services.tokens.verify_join(first.json()["token"])
+            with pytest.raises(Exception, match="used already"):  # the first phone's ticket no longer works
+                await hall.services.scheduler.reception.redeem_ticket(old.token_id, old.room_id)
+        assert "petitioner_link_released" in [e["action"] for e in await hall.services.audit.recent(20)]
+
+
+async def test_booking_by_phone_tells_nothing_of_whoever_holds_the_id_number(tmp_path, clock):
+    async with running_hall(tmp_path, clock=clock, scheduler={"public_booking": True}) as hall:
+        who = await prepare(hall, public_booking=True)
+        assert (await book(hall, who, who["slots"][0])).status_code == 201  # 张三, booked by staff
+        stranger = {**PETITIONER, "name": "某某", "phone": "13700000000"}  # knows 张三's ID number, nothing else
+        busy = await hall.client.post("/api/public/appointments", json={"slot_id": who["slots"][0], **stranger})
+        assert busy.status_code == 409 and busy.json()["error"] == "slot_taken"
+        requested = await hall.client.post("/api/public/appointments", json={"slot_id": who["slots"][1], **stranger})
+        assert requested.status_code == 201, requested.text
+        answer = requested.json()
+        assert (answer["petitioner_name"], answer["phone_masked"]) == ("某某", "137****0000")
+        assert "张三" not in requested.text and "138****5678" not in requested.text
+        # The stored petitioner keeps the number staff took down.
+        found = (await hall.client.get("/api/appointments?q=5678", headers=who["staff"])).json()
+        assert {a["phone_masked"] for a in found} == {"138****5678"}

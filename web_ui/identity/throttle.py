@@ -16,10 +16,11 @@ class TooManyAttempts(IdentityError):
 
 
 class LoginThrottle:
-    """A sliding window of sign-in attempts per client address, kept small."""
+    """A sliding window of attempts per client address, kept small: sign-ins, or bookings from the phone page."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "sign-in attempts") -> None:
         self._attempts: dict[str, collections.deque[float]] = {}
+        self._what = what
 
     def check(self, client: str | None) -> None:
         now = time.monotonic()
@@ -28,7 +29,7 @@ class LoginThrottle:
         while attempts and now - attempts[0] > LOGIN_WINDOW_SECONDS:
             attempts.popleft()
         if len(attempts) >= LOGIN_ATTEMPTS_PER_WINDOW:
-            raise TooManyAttempts("too many sign-in attempts from this address; wait a minute")
+            raise TooManyAttempts(f"too many {self._what} from this address; wait a minute")
         attempts.append(now)
         if len(self._attempts) > 10_000:  # forget idle addresses
             for stale in [k for k, v in self._attempts.items() if not v or now - v[-1] > LOGIN_WINDOW_SECONDS]:

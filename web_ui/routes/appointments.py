@@ -226,6 +226,15 @@ async def petitioner_link(
     return {"url": url}
 
 
+@router.post("/appointments/{appointment_id}/release-link", summary="Let the petitioner's link work on another phone")
+async def release_link(
+    appointment_id: int, request: Request, principal: KeeperDep, services: ServicesDep
+) -> dict[str, Any]:
+    record = await services.scheduler.reception.release_link(appointment_id)
+    await audit_staff(services, request, principal, "petitioner_link_released", f"appointment/{record.number}")
+    return appointment_view(record)
+
+
 @router.post("/appointments/{appointment_id}/confirm", summary="Confirm a petitioner's own booking")
 async def confirm(appointment_id: int, request: Request, principal: KeeperDep, services: ServicesDep) -> dict[str, Any]:
     record = await services.scheduler.bookings.confirm(appointment_id, actor=principal.username)
@@ -305,13 +314,13 @@ async def join(appointment_id: int, request: Request, principal: HostDep, servic
 @router.post("/appointments/{appointment_id}/admit", summary="Admit the waiting petitioner")
 async def admit(appointment_id: int, request: Request, principal: HostDep, services: ServicesDep) -> dict[str, Any]:
     record = await own_appointment(services, principal, appointment_id)
-    waiting = [p for p in room_participants(services, record) if p.waiting]
-    if not waiting and record.state is not State.IN_SESSION:
+    if not any(p.waiting for p in room_participants(services, record)) and record.state is not State.IN_SESSION:
         raise NotWaiting("the petitioner is not in the waiting room yet")
     record = await services.scheduler.reception.admit(
         appointment_id, username=principal.username, role=principal.role.value
     )
-    for participant in waiting:
+    # Looked up again after the database: a phone that reconnected meanwhile is let in too.
+    for participant in room_participants(services, record):
         services.media.admit(participant)
     await audit_staff(services, request, principal, "petitioner_admitted", f"appointment/{record.number}")
     return appointment_view(record, presence=presence(services, record))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from media_server import UNSET
+from scheduler import RECEPTION_ROOM_PREFIX
 from web_ui.deps import Forbidden, Principal, ServicesDep, audit_staff, require_roles
 from web_ui.identity.roles import ROOM_DIRECTORS, ROOM_MEMBERS, ROOM_OPENERS, ROOM_READERS, Role
 from web_ui.services import Services
@@ -19,7 +20,17 @@ OpenerDep = Annotated[Principal, Depends(require_roles(*ROOM_OPENERS))]
 MemberDep = Annotated[Principal, Depends(require_roles(*ROOM_MEMBERS))]
 DirectorDep = Annotated[Principal, Depends(require_roles(*ROOM_DIRECTORS))]
 ROOM_ID = r"^[A-Za-z0-9_\-]{1,64}$"
-RoomId = Annotated[str, Path(pattern=ROOM_ID, description="letters, digits, '_' and '-'")]
+
+
+def general_room(room_id: Annotated[str, Path(pattern=ROOM_ID, description="letters, digits, '_' and '-'")]) -> str:
+    """A room of the general kind. Reception rooms belong to their appointments: who may see, enter, invite
+    into or direct one is decided by the appointment (the leader's own, staff), never by role alone here."""
+    if room_id.startswith(RECEPTION_ROOM_PREFIX):
+        raise Forbidden("a reception room is entered through its appointment (the reception console)")
+    return room_id
+
+
+RoomId = Annotated[str, Depends(general_room)]
 
 # Who may invite whom: nobody hands out a role above their own.
 RANK = {Role.PETITIONER: 0, Role.OBSERVER: 0, Role.STAFF: 1, Role.LEADER: 2, Role.ADMIN: 3}
@@ -72,15 +83,16 @@ class JoinToken(BaseModel):
     role: Role
 
 
-@router.get("", summary="Open rooms")
+@router.get("", summary="Open rooms (reception rooms are listed on the reception console)")
 async def list_rooms(principal: ReaderDep, services: ServicesDep) -> list[dict[str, object]]:
-    return [room.info() for room in services.media.rooms.values()]
+    return [room.info() for room in services.media.rooms.values() if not room.id.startswith(RECEPTION_ROOM_PREFIX)]
 
 
 @router.post("", status_code=201, summary="Open a room")
 async def create_room(
     body: NewRoom, request: Request, principal: OpenerDep, services: ServicesDep
 ) -> dict[str, object]:
+    general_room(body.id)
     room = services.media.open_room(body.id, opened_by=principal.username)
     await audit_staff(services, request, principal, "room_opened", room.id)
     return room.info()

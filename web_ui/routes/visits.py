@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from scheduler import AppointmentRecord, PetitionerDetails, State
 from scheduler.errors import InvalidRequest, PublicBookingClosed
-from scheduler.personal import mask_name
+from scheduler.personal import mask_name, mask_phone, normalise_phone
 from web_ui.deps import ServicesDep, client_address
 from web_ui.identity.roles import Role
 from web_ui.routes.appointments import NewAppointment
@@ -137,7 +137,7 @@ async def public_days(services: ServicesDep) -> list[dict[str, Any]]:
 @router.post("/public/appointments", status_code=201, summary="Book from the phone; staff confirm it")
 async def public_book(body: NewAppointment, request: Request, services: ServicesDep) -> dict[str, Any]:
     _public_booking(services)
-    services.login_throttle.check(client_address(request))  # rationed per address, like sign-in attempts
+    services.booking_throttle.check(client_address(request))  # rationed per address, apart from sign-ins
     booking = await services.scheduler.bookings.book(
         body.slot_id,
         PetitionerDetails(body.name, body.phone, body.id_number),
@@ -147,11 +147,21 @@ async def public_book(body: NewAppointment, request: Request, services: Services
     )
     record = booking.appointment
     await services.audit.record(
-        actor=mask_name(record.petitioner_name),
+        actor=mask_name(body.name),
         role=Role.PETITIONER.value,
         action="appointment_requested",
         target=f"appointment/{record.number}",
         client=client_address(request),
     )
-    view = {k: v for k, v in visit_view(services, record).items() if k != "rated"}
-    return {**view, "state": State.REQUESTED.value}
+    # Only what was typed in, and the slot: whoever knows an ID number learns nothing of its holder here.
+    view = visit_view(services, record)
+    return {
+        "number": record.number,
+        "state": State.REQUESTED.value,
+        "leader": view["leader"],
+        "petitioner_name": body.name.strip(),
+        "phone_masked": mask_phone(normalise_phone(body.phone)),
+        "starts_at": record.starts_at,
+        "ends_at": record.ends_at,
+        "time_zone": view["time_zone"],
+    }

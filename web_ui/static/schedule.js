@@ -616,6 +616,14 @@ function detailActions(a) {
       return done;
     }));
   }
+  if (["confirmed", "waiting", "in_session", "no_show"].includes(a.state)) {
+    // The link was opened on another phone first (another app, a cleared browser): let it work on a new one.
+    add("detail-release", "sched.releaseLink", "", () => act(async () => {
+      const done = await api("POST", `/api/appointments/${a.id}/release-link`);
+      setStatus(tf("sched.linkReleased", { number: done.number }), "ok");
+      return done;
+    }));
+  }
   if (MOVABLE.has(a.state)) {
     add("detail-reschedule", "sched.reschedule", "", () => {
       page.detailForm = page.detailForm === "reschedule" ? null : "reschedule";
