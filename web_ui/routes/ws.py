@@ -261,6 +261,8 @@ class RoomConnection:
             return {"type": "pong"}
         if self.waiting:
             raise Forbidden("you are in the waiting room: the leader will let you in")
+        if self.participant.id not in self.participant.room.participants:
+            raise Forbidden("you are no longer in this room")  # removed (the reception ended): nothing more opens
         if kind == "publish":
             if self.claims.role not in ROOM_PUBLISHERS:
                 raise Forbidden(f"role '{self.claims.role.value}' may not publish")
