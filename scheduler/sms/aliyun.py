@@ -25,6 +25,7 @@ import httpx
 
 from scheduler.sms.message import (
     DeliveryFailed,
+    HttpBackend,
     SendReceipt,
     SmsMessage,
     mask_phone,
@@ -136,7 +137,7 @@ def _redact_httpx_request_log() -> None:
         httpx_logger.addFilter(_QueryRedactingFilter())
 
 
-class AliyunSms:
+class AliyunSms(HttpBackend):
     """Sends through Alibaba Cloud SMS. Owns (and closes) its HTTP client unless one is given."""
 
     name = "aliyun"
@@ -165,8 +166,7 @@ class AliyunSms:
         self._sign_name = sign_name
         self._templates = dict(templates)
         self._timeout = timeout_seconds
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(timeout=timeout_seconds)
+        super().__init__(client, timeout_seconds)
         self._clock = clock
         self._nonce = nonce
         _redact_httpx_request_log()
@@ -185,16 +185,6 @@ class AliyunSms:
 
     def __repr__(self) -> str:
         return f"AliyunSms(endpoint={str(self._url)!r}, sign_name={self._sign_name!r})"
-
-    async def __aenter__(self) -> AliyunSms:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     async def send(self, message: SmsMessage) -> SendReceipt:
         template_code = self._templates.get(message.template)

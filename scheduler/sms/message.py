@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Literal, Protocol, get_args
+from typing import Literal, Protocol, Self, get_args
 
 import httpx
 
@@ -137,3 +137,21 @@ def transport_failure(backend: str, message: SmsMessage, exc: httpx.HTTPError) -
         retryable=retryable,
         backend=backend,
     )
+
+
+class HttpBackend:
+    """What the carriers' backends share: an httpx client, theirs to close unless one was handed in (tests)."""
+
+    def __init__(self, client: httpx.AsyncClient | None, timeout_seconds: float) -> None:
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.AsyncClient(timeout=timeout_seconds)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()

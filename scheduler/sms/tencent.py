@@ -24,6 +24,7 @@ import httpx
 
 from scheduler.sms.message import (
     DeliveryFailed,
+    HttpBackend,
     SendReceipt,
     SmsMessage,
     mask_phone,
@@ -105,7 +106,7 @@ def tencent_code_is_retryable(code: str) -> bool:
     return code in _RETRYABLE_CODES or code.startswith(_RETRYABLE_PREFIXES)
 
 
-class TencentSms:
+class TencentSms(HttpBackend):
     """Sends through Tencent Cloud SMS. Owns (and closes) its HTTP client unless one is given."""
 
     name = "tencent"
@@ -138,8 +139,7 @@ class TencentSms:
         self._templates = dict(templates)
         self._region = region
         self._timeout = timeout_seconds
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(timeout=timeout_seconds)
+        super().__init__(client, timeout_seconds)
         self._clock = clock
 
     @classmethod
@@ -158,16 +158,6 @@ class TencentSms:
 
     def __repr__(self) -> str:
         return f"TencentSms(endpoint={str(self._url)!r}, sms_sdk_app_id={self._sms_sdk_app_id!r})"
-
-    async def __aenter__(self) -> TencentSms:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     async def send(self, message: SmsMessage) -> SendReceipt:
         template_id = self._templates.get(message.template)

@@ -18,6 +18,7 @@ import httpx
 
 from scheduler.sms.message import (
     DeliveryFailed,
+    HttpBackend,
     SendReceipt,
     SmsMessage,
     mask_phone,
@@ -40,7 +41,7 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-class WebhookSms:
+class WebhookSms(HttpBackend):
     """Posts messages to a configured URL. Owns (and closes) its HTTP client unless one is given."""
 
     name = "webhook"
@@ -62,8 +63,7 @@ class WebhookSms:
             raise ValueError(f"webhook SMS url must be an http(s) URL, not {url!r}")
         self._secret = secret
         self._timeout = timeout_seconds
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(timeout=timeout_seconds)
+        super().__init__(client, timeout_seconds)
         self._clock = clock
 
     @classmethod
@@ -77,16 +77,6 @@ class WebhookSms:
 
     def __repr__(self) -> str:
         return f"WebhookSms(url={str(self._url)!r})"
-
-    async def __aenter__(self) -> WebhookSms:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
     async def send(self, message: SmsMessage) -> SendReceipt:
         body = json.dumps(
