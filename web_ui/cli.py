@@ -164,7 +164,11 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if "token=" in message or "/v/" in message or "/api/visits/" in message:
-            record.msg, record.args = redact(message), ()
+            if isinstance(record.args, tuple) and record.args:
+                # Redacted in place: uvicorn's access formatter unpacks the arguments themselves.
+                record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            else:
+                record.msg, record.args = redact(message), ()
         return True
 
 

@@ -95,6 +95,8 @@ def test_demo_prints_working_sign_in_and_room_links(tmp_path: Path):
     finally:
         output = stop(process)
     assert "Traceback" not in output
+    for link in visits:  # the petitioners' link keys are credentials: the access log shows them redacted
+        assert link.split("/v/")[1] not in output
     assert "/ws/rooms/reception-1?token=[redacted]" in output  # the socket was logged, its token was not
     assert token not in output  # (the banner, read above, is the only place it is printed)
 

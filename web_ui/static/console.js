@@ -7,7 +7,8 @@ import {
   $, dateTime, dayLabel, describe, duration, element, every, leaderName, lostSignIn, setStatus, showError,
   showGate, signedIn, span, stateBadge, tf,
 } from "/static/reception-common.js";
-import { RoomSocket, gatheringComplete, iceConfiguration } from "/static/signalling.js";
+import { publishStream, subscribeTo } from "/static/room-media.js";
+import { RoomSocket } from "/static/signalling.js";
 
 const HOSTS = new Set(["admin", "leader", "staff"]);
 const SITTERS = new Set(["admin", "staff"]);
@@ -433,36 +434,24 @@ function watchConnection(pc, onFailure) {
 }
 
 async function publish() {
-  const pc = new RTCPeerConnection(iceConfiguration(room.iceServers));
-  room.publishPc = pc;
-  watchConnection(pc, () => {
-    if (room.publishSessionId) room.socket?.send({ type: "end_session", session_id: room.publishSessionId });
-    pc.close();
-    room.publishPc = null;
-    setTimeout(() => !room.leaving && room.socket && publish(), 2000);
-  });
-  for (const track of room.localStream.getTracks()) {
-    pc.addTransceiver(track, { direction: "sendonly", streams: [room.localStream] });
-  }
-  await pc.setLocalDescription(await pc.createOffer());
-  await gatheringComplete(pc);
   try {
-    const reply = await room.socket.request({ type: "publish", sdp: pc.localDescription.sdp });
-    room.publishSessionId = reply.session_id;
-    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    await publishStream(() => room.socket, room.localStream, room.iceServers, {
+      maxBitrate: VIDEO_MAX_BITRATE,
+      onPeer: (pc) => {
+        room.publishPc = pc;
+        watchConnection(pc, () => {
+          if (room.publishSessionId) room.socket?.send({ type: "end_session", session_id: room.publishSessionId });
+          pc.close();
+          room.publishPc = null;
+          setTimeout(() => !room.leaving && room.socket && publish(), 2000);
+        });
+      },
+      onSession: (sessionId) => (room.publishSessionId = sessionId),
+    });
   } catch (error) {
     if (room.socket) setStatus(describe(error), "error");
-    pc.close();
     room.publishPc = null;
     return;
-  }
-  for (const sender of pc.getSenders()) {
-    if (sender.track?.kind !== "video") continue;
-    const parameters = sender.getParameters();
-    if (parameters.encodings?.length) {
-      parameters.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
-      sender.setParameters(parameters).catch(() => {});
-    }
   }
   if (room.audioMuted || room.videoMuted) {
     room.socket.send({ type: "mute", audio: room.audioMuted, video: room.videoMuted });
@@ -472,27 +461,21 @@ async function publish() {
 async function subscribe(participantId) {
   room.pendingSubscribe.delete(participantId);
   if (room.subscriptions.has(participantId) || !room.participants.has(participantId) || !room.socket) return;
-  const pc = new RTCPeerConnection(iceConfiguration(room.iceServers));
-  const entry = { pc, sessionId: null, stream: new MediaStream() };
-  room.subscriptions.set(participantId, entry);
-  watchConnection(pc, () => {
-    closeSubscription(participantId);
-    setTimeout(() => !room.leaving && subscribe(participantId), 2000);
-  });
-  pc.addTransceiver("audio", { direction: "recvonly" });
-  pc.addTransceiver("video", { direction: "recvonly" });
-  pc.addEventListener("track", (event) => {
-    entry.stream.addTrack(event.track);
-    placeStreams();
-  });
-  await pc.setLocalDescription(await pc.createOffer());
-  await gatheringComplete(pc);
+  let entry;
   try {
-    const reply = await room.socket.request({ type: "subscribe", participant_id: participantId, sdp: pc.localDescription.sdp });
-    entry.sessionId = reply.session_id;
-    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    await subscribeTo(() => room.socket, participantId, room.iceServers, {
+      onPeer: (pc, stream) => {
+        entry = { pc, sessionId: null, stream };
+        room.subscriptions.set(participantId, entry);
+        watchConnection(pc, () => {
+          closeSubscription(participantId);
+          setTimeout(() => !room.leaving && subscribe(participantId), 2000);
+        });
+      },
+      onSession: (sessionId) => (entry.sessionId = sessionId),
+      onTrack: () => placeStreams(),
+    });
   } catch (error) {
-    pc.close();
     room.subscriptions.delete(participantId);
     if (!["nothing_published", "participant_not_found", undefined].includes(error.code)) setStatus(describe(error), "error");
   }

@@ -1,6 +1,7 @@
 // The room page: check camera and microphone, enter, publish, and see and hear everyone else.
 import { applyTranslations, errorText, installLanguageSwitch, t } from "/static/i18n.js";
-import { RoomSocket, gatheringComplete, iceConfiguration } from "/static/signalling.js";
+import { publishStream, subscribeTo } from "/static/room-media.js";
+import { RoomSocket } from "/static/signalling.js";
 
 const PUBLISHING_ROLES = new Set(["admin", "leader", "staff", "petitioner"]);
 const VIDEO_MAX_BITRATE = 1_200_000; // enough for 720p talking heads; kind to a phone's uplink
@@ -208,37 +209,25 @@ function watchConnection(pc, onFailure) {
 }
 
 async function publish() {
-  const pc = new RTCPeerConnection(iceConfiguration(state.iceServers));
-  state.publishPc = pc;
-  watchConnection(pc, () => {
-    // Start over: end the dead session, then publish again on a new connection.
-    if (state.publishSessionId) state.socket?.send({ type: "end_session", session_id: state.publishSessionId });
-    pc.close();
-    state.publishPc = null;
-    setTimeout(() => !state.leaving && state.socket && publish(), 2000);
-  });
-  for (const track of state.localStream.getTracks()) {
-    pc.addTransceiver(track, { direction: "sendonly", streams: [state.localStream] });
-  }
-  await pc.setLocalDescription(await pc.createOffer());
-  await gatheringComplete(pc);
   try {
-    const reply = await state.socket.request({ type: "publish", sdp: pc.localDescription.sdp });
-    state.publishSessionId = reply.session_id;
-    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    await publishStream(() => state.socket, state.localStream, state.iceServers, {
+      maxBitrate: VIDEO_MAX_BITRATE,
+      onPeer: (pc) => {
+        state.publishPc = pc;
+        watchConnection(pc, () => {
+          // Start over: end the dead session, then publish again on a new connection.
+          if (state.publishSessionId) state.socket?.send({ type: "end_session", session_id: state.publishSessionId });
+          pc.close();
+          state.publishPc = null;
+          setTimeout(() => !state.leaving && state.socket && publish(), 2000);
+        });
+      },
+      onSession: (sessionId) => (state.publishSessionId = sessionId),
+    });
   } catch (error) {
     setStatus(errorText(error.code, error.message), true);
-    pc.close();
     state.publishPc = null;
     return;
-  }
-  for (const sender of pc.getSenders()) {
-    if (sender.track?.kind !== "video") continue;
-    const parameters = sender.getParameters();
-    if (parameters.encodings?.length) {
-      parameters.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
-      sender.setParameters(parameters).catch(() => {});
-    }
   }
   setControlsEnabled(true);
   if (state.audioMuted || state.videoMuted) {
@@ -250,33 +239,28 @@ async function publish() {
 async function subscribe(participantId) {
   state.pendingSubscribe.delete(participantId);
   if (state.subscriptions.has(participantId) || !state.participants.has(participantId)) return;
-  const pc = new RTCPeerConnection(iceConfiguration(state.iceServers));
-  const entry = { pc, sessionId: null };
-  state.subscriptions.set(participantId, entry);
-  watchConnection(pc, () => {
-    closeSubscription(participantId);
-    setTimeout(() => !state.leaving && subscribe(participantId), 2000);
-  });
-  pc.addTransceiver("audio", { direction: "recvonly" });
-  pc.addTransceiver("video", { direction: "recvonly" });
-  const stream = new MediaStream();
-  pc.addEventListener("track", (event) => {
-    stream.addTrack(event.track);
-    const tile = document.querySelector(`.tile[data-participant-id="${CSS.escape(participantId)}"]`);
-    if (!tile) return;
-    const video = tile.querySelector("video");
-    if (video.srcObject !== stream) video.srcObject = stream;
-    if (event.track.kind === "video") tile.classList.remove("no-video");
-    video.play().catch(() => offerTapToPlay());
-  });
-  await pc.setLocalDescription(await pc.createOffer());
-  await gatheringComplete(pc);
+  let entry;
   try {
-    const reply = await state.socket.request({ type: "subscribe", participant_id: participantId, sdp: pc.localDescription.sdp });
-    entry.sessionId = reply.session_id;
-    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    await subscribeTo(() => state.socket, participantId, state.iceServers, {
+      onPeer: (pc) => {
+        entry = { pc, sessionId: null };
+        state.subscriptions.set(participantId, entry);
+        watchConnection(pc, () => {
+          closeSubscription(participantId);
+          setTimeout(() => !state.leaving && subscribe(participantId), 2000);
+        });
+      },
+      onSession: (sessionId) => (entry.sessionId = sessionId),
+      onTrack: (event, stream) => {
+        const tile = document.querySelector(`.tile[data-participant-id="${CSS.escape(participantId)}"]`);
+        if (!tile) return;
+        const video = tile.querySelector("video");
+        if (video.srcObject !== stream) video.srcObject = stream;
+        if (event.track.kind === "video") tile.classList.remove("no-video");
+        video.play().catch(() => offerTapToPlay());
+      },
+    });
   } catch (error) {
-    pc.close();
     state.subscriptions.delete(participantId);
     if (error.code !== "nothing_published" && error.code !== "participant_not_found") {
       setStatus(errorText(error.code, error.message), true);

@@ -3,7 +3,8 @@
 import "/static/visit-i18n.js";
 import { ApiError } from "/static/api.js";
 import { applyTranslations, errorText, installLanguageSwitch, t } from "/static/i18n.js";
-import { RoomSocket, gatheringComplete, iceConfiguration } from "/static/signalling.js";
+import { publishStream, subscribeTo } from "/static/room-media.js";
+import { RoomSocket } from "/static/signalling.js";
 
 const LINK_KEY_PATTERN = /^[A-Za-z0-9_-]{16,64}$/; // as the server's route
 const JOINABLE = new Set(["confirmed", "no_show", "waiting", "in_session"]);
@@ -735,38 +736,28 @@ function watchConnection(pc, onFailure) {
 
 async function publish() {
   const socket = state.socket;
-  const pc = new RTCPeerConnection(iceConfiguration(state.iceServers));
-  state.publishPc = pc;
-  watchConnection(pc, () => {
-    // Start over: end the dead session, then publish again on a new connection.
-    if (state.publishSessionId) socket?.send({ type: "end_session", session_id: state.publishSessionId });
-    pc.close();
-    if (state.publishPc === pc) state.publishPc = null;
-    setTimeout(() => !state.ended && state.socket === socket && publish(), 2000);
-  });
-  for (const track of state.localStream.getTracks()) {
-    pc.addTransceiver(track, { direction: "sendonly", streams: [state.localStream] });
-  }
+  let pc;
   // The server answers with the codec it forwards (VP8 or H.264) from those the phone offers.
   try {
-    await pc.setLocalDescription(await pc.createOffer());
-    await gatheringComplete(pc);
-    const reply = await socket.request({ type: "publish", sdp: pc.localDescription.sdp });
-    state.publishSessionId = reply.session_id;
-    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    await publishStream(socket, state.localStream, state.iceServers, {
+      maxBitrate: VIDEO_MAX_BITRATE,
+      onPeer: (peer) => {
+        pc = peer;
+        state.publishPc = pc;
+        watchConnection(pc, () => {
+          // Start over: end the dead session, then publish again on a new connection.
+          if (state.publishSessionId) socket?.send({ type: "end_session", session_id: state.publishSessionId });
+          pc.close();
+          if (state.publishPc === pc) state.publishPc = null;
+          setTimeout(() => !state.ended && state.socket === socket && publish(), 2000);
+        });
+      },
+      onSession: (sessionId) => (state.publishSessionId = sessionId),
+    });
   } catch (error) {
-    pc.close();
     if (state.publishPc === pc) state.publishPc = null;
     if (error.code && error.code !== "socket_closed") setStatus(() => errorText(error.code, error.message), "error");
     return;
-  }
-  for (const sender of pc.getSenders()) {
-    if (sender.track?.kind !== "video") continue;
-    const parameters = sender.getParameters();
-    if (parameters.encodings?.length) {
-      parameters.encodings[0].maxBitrate = VIDEO_MAX_BITRATE;
-      sender.setParameters(parameters).catch(() => {});
-    }
   }
   setControlsEnabled(true);
   if (state.audioMuted || state.videoMuted) {
@@ -779,27 +770,21 @@ async function subscribe(participantId) {
   state.pendingSubscribe.delete(participantId);
   if (state.subscriptions.has(participantId) || !state.participants.has(participantId) || !state.socket) return;
   const socket = state.socket;
-  const pc = new RTCPeerConnection(iceConfiguration(state.iceServers));
-  const entry = { pc, sessionId: null, stream: new MediaStream() };
-  state.subscriptions.set(participantId, entry);
-  watchConnection(pc, () => {
-    closeSubscription(participantId);
-    setTimeout(() => !state.ended && state.socket === socket && subscribe(participantId), 2000);
-  });
-  pc.addTransceiver("audio", { direction: "recvonly" });
-  pc.addTransceiver("video", { direction: "recvonly" });
-  pc.addEventListener("track", (event) => {
-    entry.stream.addTrack(event.track);
-    layoutVideos();
-  });
+  let entry;
   try {
-    await pc.setLocalDescription(await pc.createOffer());
-    await gatheringComplete(pc);
-    const reply = await socket.request({ type: "subscribe", participant_id: participantId, sdp: pc.localDescription.sdp });
-    entry.sessionId = reply.session_id;
-    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    await subscribeTo(socket, participantId, state.iceServers, {
+      onPeer: (pc, stream) => {
+        entry = { pc, sessionId: null, stream };
+        state.subscriptions.set(participantId, entry);
+        watchConnection(pc, () => {
+          closeSubscription(participantId);
+          setTimeout(() => !state.ended && state.socket === socket && subscribe(participantId), 2000);
+        });
+      },
+      onSession: (sessionId) => (entry.sessionId = sessionId),
+      onTrack: () => layoutVideos(),
+    });
   } catch (error) {
-    pc.close();
     if (state.subscriptions.get(participantId) === entry) state.subscriptions.delete(participantId);
     const quiet = ["nothing_published", "participant_not_found", "socket_closed", undefined];
     if (!quiet.includes(error.code)) setStatus(() => errorText(error.code, error.message), "error");
