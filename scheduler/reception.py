@@ -143,6 +143,10 @@ class Reception:
             state = State(row.state)
             if state not in (State.CONFIRMED, State.WAITING, State.IN_SESSION, State.NO_SHOW):
                 raise InvalidTransition(_not_joinable(state))
+            slot = await session.get(SlotRow, row.slot_id)
+            if slot is not None and slot.room_closed_at is not None and state is not State.IN_SESSION:
+                # Closed by the scheduler after the slot: joining would open it again, and nothing would close it.
+                raise TooLate("this reception's room has closed")
             # A session may overrun its slot: the leader stays in until they end it.
             valid_until = max(ends_at + self._grace, now) + dt.timedelta(hours=1)
             return HostPass(row.id, room_id_of(row.slot_id), valid_until)

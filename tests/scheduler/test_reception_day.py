@@ -12,7 +12,15 @@ from sqlalchemy import text
 
 from media_server import MediaNode, MediaSettings
 from scheduler import State
-from scheduler.errors import InvalidTransition, LinkInUse, NotYourReception, TicketUsed, TooEarly, UnknownLink
+from scheduler.errors import (
+    InvalidTransition,
+    LinkInUse,
+    NotYourReception,
+    TicketUsed,
+    TooEarly,
+    TooLate,
+    UnknownLink,
+)
 from scheduler.sms import DeliveryFailed
 
 DAY = dt.date(2026, 11, 24)
@@ -152,6 +160,8 @@ async def test_no_show_after_the_grace_late_arrival_within_the_slot_and_closing(
     totals, _ = await scheduler.figures(DAY, DAY)
     assert (totals.held, totals.no_shows, totals.cancelled, totals.no_show_rate) == (0, 1, 1, 1.0)
     assert (await scheduler.bookings.appointment(second.appointment.id)).state is State.NO_SHOW
+    with pytest.raises(TooLate, match="room has closed"):  # a leader cannot reopen it by joining
+        await scheduler.reception.host_pass(second.appointment.id, username="wang", role="leader")
     await scheduler.close()
 
 
