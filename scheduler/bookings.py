@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.clock import Clock, as_utc
 from scheduler.errors import (
-    AppointmentNotFound,
     DayNotFound,
     DayOverlaps,
     InvalidRequest,
@@ -557,13 +556,6 @@ class Bookings:
         async with self.db.session() as session:
             return await appointment_records(session, query.order_by(AppointmentRow.starts_at).limit(SEARCH_LIMIT))
 
-    async def appointment_by_link(self, link_key: str) -> AppointmentRecord:
-        async with self.db.session() as session:
-            row = await session.scalar(select(AppointmentRow).where(AppointmentRow.link_hash == link_hash(link_key)))
-            if row is None:
-                raise AppointmentNotFound("this link is not valid")
-            return await appointment_record(session, row)
-
 
 def _text(value: str, what: str, shortest: int, longest: int) -> str:
     value = (value or "").strip()
@@ -578,6 +570,3 @@ def _clock(moment: dt.datetime, zone: ZoneInfo) -> str:
 
 def _day_start(day: dt.date, zone: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
-
-
-__all__ = ["AppointmentNotFound", "Bookings"]
