@@ -3,6 +3,7 @@ transition, and queueing a message in the outbox (in the same transaction as the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -190,34 +191,12 @@ def _record(
     history: tuple[HistoryEntry, ...] = (),
     earlier: tuple[EarlierVisit, ...] = (),
 ) -> AppointmentRecord:
-    return AppointmentRecord(
-        id=row.id,
-        number=row.number,
-        state=State(row.state),
-        leader=leader_record(leader),
-        slot_id=row.slot_id,
-        room_id=room_id_of(row.slot_id),
-        starts_at=as_utc(row.starts_at),
-        ends_at=as_utc(row.ends_at),
-        petitioner_id=row.petitioner_id,
-        petitioner_name=petitioner.name,
-        phone_masked=petitioner.phone_masked,
-        subject=row.subject,
-        channel=row.channel,
-        created_by=row.created_by,
-        created_at=as_utc(row.created_at),
-        arrived_at=_maybe(row.arrived_at),
-        admitted_at=_maybe(row.admitted_at),
-        ended_at=_maybe(row.ended_at),
-        rescheduled_from_id=row.rescheduled_from_id,
-        rescheduled_to_id=row.rescheduled_to_id,
-        outcome=Outcome(outcome.result, outcome.notes, outcome.written_by, as_utc(outcome.written_at))
-        if outcome
-        else None,
-        rating=Rating(rating.score, rating.comment, as_utc(rating.rated_at)) if rating else None,
-        history=history,
-        earlier_visits=earlier,
-    )
+    """The record from ORM rows, through the same builder as a list's plain columns (`_record_of`)."""
+    columns: dict[str, Any] = {}
+    for key, found in (("a", row), ("l", leader), ("p", petitioner), ("o", outcome), ("r", rating)):
+        for column in _RECORD_TABLES[key].c:
+            columns[f"{key}_{column.name}"] = getattr(found, column.key) if found is not None else None
+    return dataclasses.replace(_record_of(columns), history=history, earlier_visits=earlier)
 
 
 async def _earlier_visits(session: AsyncSession, row: AppointmentRow) -> tuple[EarlierVisit, ...]:

@@ -155,19 +155,11 @@ class AliyunSms(HttpBackend):
         clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] = _random_nonce,
     ) -> None:
-        try:
-            self._url = httpx.URL(endpoint)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"aliyun SMS endpoint is not a URL: {endpoint!r}") from exc
-        if self._url.scheme not in ("http", "https") or not self._url.host:
-            raise ValueError(f"aliyun SMS endpoint must be an http(s) URL, not {endpoint!r}")
+        super().__init__(endpoint, client=client, timeout_seconds=timeout_seconds, clock=clock)
         self._access_key_id = access_key_id
         self._access_key_secret = access_key_secret
         self._sign_name = sign_name
         self._templates = dict(templates)
-        self._timeout = timeout_seconds
-        super().__init__(client, timeout_seconds)
-        self._clock = clock
         self._nonce = nonce
         _redact_httpx_request_log()
 

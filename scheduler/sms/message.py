@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from typing import Literal, Protocol, Self, get_args
 
 import httpx
@@ -140,9 +141,27 @@ def transport_failure(backend: str, message: SmsMessage, exc: httpx.HTTPError) -
 
 
 class HttpBackend:
-    """What the carriers' backends share: an httpx client, theirs to close unless one was handed in (tests)."""
+    """What the carriers' backends share: the endpoint (checked), the clock, and an httpx client, theirs to close
+    unless one was handed in (tests)."""
 
-    def __init__(self, client: httpx.AsyncClient | None, timeout_seconds: float) -> None:
+    name = "http"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client: httpx.AsyncClient | None,
+        timeout_seconds: float,
+        clock: Callable[[], float],
+    ) -> None:
+        try:
+            self._url = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"{self.name} SMS endpoint is not a URL: {url!r}") from exc
+        if self._url.scheme not in ("http", "https") or not self._url.host:
+            raise ValueError(f"{self.name} SMS endpoint must be an http(s) URL, not {url!r}")
+        self._timeout = timeout_seconds
+        self._clock = clock
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient(timeout=timeout_seconds)
 

@@ -125,12 +125,7 @@ class TencentSms(HttpBackend):
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        try:
-            self._url = httpx.URL(endpoint)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"tencent SMS endpoint is not a URL: {endpoint!r}") from exc
-        if self._url.scheme not in ("http", "https") or not self._url.host:
-            raise ValueError(f"tencent SMS endpoint must be an http(s) URL, not {endpoint!r}")
+        super().__init__(endpoint, client=client, timeout_seconds=timeout_seconds, clock=clock)
         self._url = self._url.copy_with(raw_path=b"/")
         self._secret_id = secret_id
         self._secret_key = secret_key
@@ -138,9 +133,6 @@ class TencentSms(HttpBackend):
         self._sign_name = sign_name
         self._templates = dict(templates)
         self._region = region
-        self._timeout = timeout_seconds
-        super().__init__(client, timeout_seconds)
-        self._clock = clock
 
     @classmethod
     def from_settings(cls, settings: TencentSmsSettings, *, client: httpx.AsyncClient | None = None) -> TencentSms:

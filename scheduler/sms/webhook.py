@@ -55,16 +55,8 @@ class WebhookSms(HttpBackend):
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        try:
-            self._url = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"webhook SMS url is not a URL: {url!r}") from exc
-        if self._url.scheme not in ("http", "https") or not self._url.host:
-            raise ValueError(f"webhook SMS url must be an http(s) URL, not {url!r}")
+        super().__init__(url, client=client, timeout_seconds=timeout_seconds, clock=clock)
         self._secret = secret
-        self._timeout = timeout_seconds
-        super().__init__(client, timeout_seconds)
-        self._clock = clock
 
     @classmethod
     def from_settings(cls, settings: WebhookSettings, *, client: httpx.AsyncClient | None = None) -> WebhookSms:

@@ -15,6 +15,8 @@ from hall_tools import Hall, running_hall
 from media_tools import Publisher
 from scheduler_tools import ManualClock, hall_time
 
+from scheduler.errors import TicketUsed
+
 DAY = dt.date(2026, 11, 25)
 PETITIONER = {"name": "张三", "phone": "13812345678", "id_number": "11010519491231002X", "subject": "宅基地纠纷"}
 
@@ -256,7 +258,7 @@ async def test_a_link_opened_on_another_phone_first_is_released_by_staff(tmp_pat
             second = await browser.post(f"/api/visits/{key}/ticket", json={"consent": True})
             assert second.status_code == 200, second.text
             old = hall.services.tokens.verify_join(first.json()["token"])
-            with pytest.raises(Exception, match="used already"):  # the first phone's ticket no longer works
+            with pytest.raises(TicketUsed, match="used already"):  # the first phone's ticket no longer works
                 await hall.services.scheduler.reception.redeem_ticket(old.token_id, old.room_id)
         assert "petitioner_link_released" in [e["action"] for e in await hall.services.audit.recent(20)]
 
