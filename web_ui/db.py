@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,14 +17,23 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from web_ui import sqlite_driver
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=True)
         self._writer: asyncio.Lock | None = None
+        address = make_url(url)
+        if address.get_backend_name() == "sqlite" and address.database not in (None, "", ":memory:"):
+            # A file beside the server cannot go away like a server's connection: no ping before each use.
+            self.engine: AsyncEngine = create_async_engine(
+                url, async_creator=sqlite_driver.connector(address.database, check_same_thread=False)
+            )
+        else:
+            self.engine = create_async_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             self._writer = asyncio.Lock()
