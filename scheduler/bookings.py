@@ -8,11 +8,12 @@ impossible, and every refusal after it rolls the transaction back, so nothing is
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -533,28 +534,54 @@ class Bookings:
         states: Sequence[State] = (),
     ) -> list[AppointmentRecord]:
         """Appointments by number, the petitioner's name, a phone number (whole) or its last four digits."""
-        query = records_query()
         text = text.strip()
+        parameters: dict[str, object] = {}
         if text:
-            conditions = [AppointmentRow.number == text, PetitionerRow.name.contains(text, autoescape=True)]
+            parameters["number"] = text
+            parameters["name"] = "%" + text.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
             digits = "".join(ch for ch in text if ch.isdigit())
             if len(digits) == 4 and digits == text:
-                conditions.append(PetitionerRow.phone_masked.endswith(digits))
+                parameters["tail"] = "%" + digits
             try:
-                conditions.append(PetitionerRow.phone_hash == self.personal.phone_hash(text))
+                parameters["phone_hash"] = self.personal.phone_hash(text)
             except InvalidRequest:
                 pass  # not a phone number
-            query = query.where(or_(*conditions))
         if first is not None:
-            query = query.where(AppointmentRow.starts_at >= _day_start(first, self.zone))
+            parameters["first"] = _day_start(first, self.zone)
         if last is not None:
-            query = query.where(AppointmentRow.starts_at < _day_start(last + dt.timedelta(days=1), self.zone))
+            parameters["last"] = _day_start(last + dt.timedelta(days=1), self.zone)
         if leader_id is not None:
-            query = query.where(AppointmentRow.leader_id == leader_id)
+            parameters["leader_id"] = leader_id
         if states:
-            query = query.where(AppointmentRow.state.in_([s.value for s in states]))
-        async with self.db.session() as session:
-            return await appointment_records(session, query.order_by(AppointmentRow.starts_at).limit(SEARCH_LIMIT))
+            parameters["states"] = [s.value for s in states]
+        async with self.db.read() as connection:
+            return await appointment_records(connection, _search_query(frozenset(parameters)), parameters)
+
+
+@functools.cache
+def _search_query(given: frozenset[str]) -> Select:
+    """The search's statement for this set of filters, built once: its parameters are bound at execution, so
+    SQLAlchemy's compiled-statement cache finds it without walking its fifty columns again."""
+    query = records_query()
+    if "number" in given:
+        conditions = [
+            AppointmentRow.number == bindparam("number"),
+            PetitionerRow.name.like(bindparam("name"), escape="/"),
+        ]
+        if "tail" in given:
+            conditions.append(PetitionerRow.phone_masked.like(bindparam("tail")))
+        if "phone_hash" in given:
+            conditions.append(PetitionerRow.phone_hash == bindparam("phone_hash"))
+        query = query.where(or_(*conditions))
+    if "first" in given:
+        query = query.where(AppointmentRow.starts_at >= bindparam("first"))
+    if "last" in given:
+        query = query.where(AppointmentRow.starts_at < bindparam("last"))
+    if "leader_id" in given:
+        query = query.where(AppointmentRow.leader_id == bindparam("leader_id"))
+    if "states" in given:
+        query = query.where(AppointmentRow.state.in_(bindparam("states", expanding=True)))
+    return query.order_by(AppointmentRow.starts_at).limit(SEARCH_LIMIT)
 
 
 def _text(value: str, what: str, shortest: int, longest: int) -> str:

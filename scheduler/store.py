@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from scheduler.clock import as_utc
@@ -52,6 +52,10 @@ class SessionSource(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session in one transaction, committed at its end; writers take turns where the database needs it."""
+        ...
+
+    def read(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A plain connection for reading, without the ORM's bookkeeping: for lists read many times a second."""
         ...
 
 
@@ -117,8 +121,10 @@ def records_query() -> Select:
     return _RECORDS
 
 
-async def appointment_records(session: AsyncSession, query: Select) -> list[AppointmentRecord]:
-    return [_record_of(row) for row in (await session.execute(query)).mappings()]
+async def appointment_records(
+    connection: AsyncConnection, query: Select, parameters: dict[str, object]
+) -> list[AppointmentRecord]:
+    return [_record_of(row) for row in (await connection.execute(query, parameters)).mappings()]
 
 
 def _record_of(row: Any) -> AppointmentRecord:

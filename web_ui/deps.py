@@ -68,7 +68,7 @@ async def current_staff(request: Request, services: ServicesDep) -> Principal:
             if not expected or not hmac.compare_digest(expected, given):
                 raise Forbidden("missing or wrong CSRF token (send the hall_csrf cookie's value as X-CSRF-Token)")
     claims = services.tokens.verify_session(token)  # TokenError: 401 invalid_token
-    user = await services.users.get(claims.user_id)
+    user = await services.users.signed_in(claims.user_id)
     if user is None or not user.active or user.role != claims.role:
         raise NotAuthenticated("this account is disabled or has changed; sign in again")
     return Principal(user.id, user.username, user.display_name, user.role, via)

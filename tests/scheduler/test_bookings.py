@@ -163,6 +163,35 @@ async def test_phone_and_id_numbers_are_never_stored_in_clear(hall, db):
     assert len(await scheduler.bookings.search(text="张")) == 1
 
 
+async def test_search_by_number_name_or_phone_within_days_leaders_and_states(hall):
+    scheduler, day, other_day = hall
+    first = await scheduler.bookings.book(day.slots[0].id, petitioner(0, "张三"), "", actor="staff1")
+    second = await scheduler.bookings.book(day.slots[1].id, petitioner(1, "李_四", "13900001111"), "", actor="staff1")
+    third = await scheduler.bookings.book(
+        other_day.slots[0].id, petitioner(2, "王五", "13700002222"), "", actor="staff1"
+    )
+    await scheduler.bookings.cancel(third.appointment.id, actor="staff1", reason="改期")
+
+    def numbers(records):
+        return sorted(r.number for r in records)
+
+    everyone = [first.appointment.number, second.appointment.number, third.appointment.number]
+    assert numbers(await scheduler.bookings.search(first=TOMORROW, last=TOMORROW)) == everyone
+    assert numbers(await scheduler.bookings.search(text=second.appointment.number)) == [second.appointment.number]
+    assert numbers(await scheduler.bookings.search(text="李_")) == [second.appointment.number]
+    assert await scheduler.bookings.search(text="_") == await scheduler.bookings.search(text="李_")  # no wildcard
+    assert await scheduler.bookings.search(text="%") == []
+    assert numbers(await scheduler.bookings.search(text="2222")) == [third.appointment.number]
+    assert numbers(await scheduler.bookings.search(text="13900001111")) == [second.appointment.number]
+    mine = await scheduler.bookings.search(first=TOMORROW, last=TOMORROW, leader_id=day.leader.id)
+    assert numbers(mine) == everyone[:2]
+    assert await scheduler.bookings.search(first=TODAY, last=TODAY) == []
+    later = TOMORROW + dt.timedelta(days=1)
+    assert await scheduler.bookings.search(first=later) == [] and len(await scheduler.bookings.search(last=later)) == 3
+    assert numbers(await scheduler.bookings.search(states=[State.CANCELLED])) == [third.appointment.number]
+    assert numbers(await scheduler.bookings.search(text="王五", states=[State.CONFIRMED, State.REQUESTED])) == []
+
+
 async def test_cancel_frees_the_place_drops_the_reminders_and_tells_the_petitioner(hall, db):
     scheduler, day, _ = hall
     booking = await scheduler.bookings.book(day.slots[0].id, petitioner(), "", actor="staff1")

@@ -6,8 +6,10 @@ import asyncio
 import dataclasses
 import datetime as dt
 import re
+import time
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from web_ui.db import Database
@@ -15,6 +17,10 @@ from web_ui.identity.passwords import hash_password, needs_rehash, verify_passwo
 from web_ui.identity.roles import STAFF_ROLES, Role, parse_role
 from web_ui.models import UserRow
 
+RECHECK_SECONDS = 5.0
+_BY_ID = select(UserRow.id, UserRow.username, UserRow.display_name, UserRow.role, UserRow.active).where(
+    UserRow.id == bindparam("id")
+)
 USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
 
 
@@ -56,7 +62,7 @@ class User:
         }
 
 
-def _user(row: UserRow) -> User:
+def _user(row: Any) -> User:  # an ORM row or a Core row with the same names
     return User(row.id, row.username, row.display_name, Role(row.role), row.active)
 
 
@@ -65,6 +71,7 @@ class UserStore:
         self._db = db
         self._max_failed = max_failed_logins
         self._lockout = dt.timedelta(seconds=lockout_seconds)
+        self._recent: dict[int, tuple[float, User | None]] = {}  # user id: (when read, account); staff only
 
     async def add(self, username: str, password: str, role: Role | str, display_name: str | None = None) -> User:
         if not USERNAME.match(username):
@@ -113,9 +120,20 @@ class UserStore:
             return _user(row)
 
     async def get(self, user_id: int) -> User | None:
-        async with self._db.session() as session:
-            row = await session.get(UserRow, user_id)
-            return _user(row) if row is not None else None
+        async with self._db.read() as connection:
+            row = (await connection.execute(_BY_ID, {"id": user_id})).first()
+        user = _user(row) if row is not None else None
+        self._recent[user_id] = (time.monotonic(), user)
+        return user
+
+    async def signed_in(self, user_id: int) -> User | None:
+        """The account behind a signed-in request (a verified token's subject), as it was at most
+        RECHECK_SECONDS ago. Every request checks it; a change made through this store (disabling an account) is
+        seen by the next request, one made elsewhere (another process) within those seconds."""
+        recent = self._recent.get(user_id)
+        if recent is not None and time.monotonic() - recent[0] < RECHECK_SECONDS:
+            return recent[1]
+        return await self.get(user_id)
 
     async def list(self) -> list[User]:
         async with self._db.session() as session:
@@ -129,6 +147,7 @@ class UserStore:
                 raise UserNotFound(f"no user '{username}'")
             row.active = active
             await session.commit()
+            self._recent.pop(row.id, None)
             return _user(row)
 
     async def set_password(self, username: str, password: str) -> None:
