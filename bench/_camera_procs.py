@@ -243,8 +243,10 @@ class _Hall(Role):
             self.ingests.append(ingest)
             ingest.start()
         await wait_for(lambda: all(i.frames_in > 0 for i in self.ingests), CONNECT_TIMEOUT, "frames from every ingest")
-        return {"codecs": sorted({str(i.codec) for i in self.ingests}),
-                "transcoding": [i.transcoding for i in self.ingests]}
+        return {
+            "codecs": sorted({str(i.codec) for i in self.ingests}),
+            "transcoding": [i.transcoding for i in self.ingests],
+        }
 
     async def do_watch(self, offers: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """Answer the viewers' WHEP offers with the first feed, as the hall's /whep endpoint does."""
@@ -280,7 +282,7 @@ class _Hall(Role):
             self.motion_samples += 1
             self.motion_active += sample.active
 
-        for feed in self.feeds[len(self.detectors):count]:
+        for feed in self.feeds[len(self.detectors) : count]:
             watch = DetectorWatch(feed.id, feed, fps, report, masks=OSD_MASKS)
             watch.start()
             self.detectors.append(watch)
@@ -327,10 +329,14 @@ class _Hall(Role):
         }
 
     def window_extra(self) -> dict[str, Any]:
-        return {"ingests": len(self.ingests), "viewers": self.feeds[0].viewers if self.feeds else 0,
-                "detectors": len(self.detectors), "decoders": len(self.decoders),
-                "transcoding": any(i.transcoding for i in self.ingests),
-                "states": sorted({str(i.state) for i in self.ingests})}
+        return {
+            "ingests": len(self.ingests),
+            "viewers": self.feeds[0].viewers if self.feeds else 0,
+            "detectors": len(self.detectors),
+            "decoders": len(self.decoders),
+            "transcoding": any(i.transcoding for i in self.ingests),
+            "states": sorted({str(i.state) for i in self.ingests}),
+        }
 
     async def close(self) -> None:
         for watch in self.detectors:
@@ -471,8 +477,10 @@ class _Viewers(Role):
                 probe.latencies_ms.clear()
 
     def window_extra(self) -> dict[str, Any]:
-        return {"latencies_ms": [x for p in self.probes for x in p.latencies_ms],
-                "receive_buffers": sorted(self.receive_buffers)}
+        return {
+            "latencies_ms": [x for p in self.probes for x in p.latencies_ms],
+            "receive_buffers": sorted(self.receive_buffers),
+        }
 
     async def close(self) -> None:
         for task in self.tasks:

@@ -79,7 +79,7 @@ def make_bank(frames: int = BANK_FRAMES, seed: int = 7) -> list[np.ndarray]:
     for i in range(frames):
         phase = 2 * np.pi * i / frames
         x, y = int(PAN * (1 + np.sin(phase))), int(PAN * (1 + np.cos(phase)) / 2)
-        rgb = scene[y:y + HEIGHT, x:x + WIDTH].copy()
+        rgb = scene[y : y + HEIGHT, x : x + WIDTH].copy()
         cx, cy = int(WIDTH / 2 + 240 * np.sin(phase)), int(HEIGHT / 2 + 120 * np.cos(phase))
         cv2.circle(rgb, (cx, cy), 90, (250, 90, 40), -1)
         cv2.rectangle(rgb, (WIDTH - cx, cy // 2), (WIDTH - cx + 160, cy // 2 + 110), (30, 200, 90), -1)
@@ -94,12 +94,12 @@ def write_stamp(luma: np.ndarray, top: int, value: int) -> None:
     """Write the 24 low bits of `value` as a row of white (1) and black (0) 32x32 luma blocks."""
     bits = (value >> np.arange(STAMP_BITS)) & 1
     row = np.repeat(np.where(bits == 1, 235, 16).astype(np.uint8), STAMP_BLOCK)
-    luma[top:top + STAMP_BLOCK, STAMP_LEFT:STAMP_LEFT + STAMP_BITS * STAMP_BLOCK] = row
+    luma[top : top + STAMP_BLOCK, STAMP_LEFT : STAMP_LEFT + STAMP_BITS * STAMP_BLOCK] = row
 
 
 def read_stamp(luma: np.ndarray, top: int) -> int:
     """Read back a row written by `write_stamp`, from the centre 16x16 of each block."""
-    strip = luma[top + 8:top + 24, STAMP_LEFT:STAMP_LEFT + STAMP_BITS * STAMP_BLOCK]
+    strip = luma[top + 8 : top + 24, STAMP_LEFT : STAMP_LEFT + STAMP_BITS * STAMP_BLOCK]
     means = strip.reshape(16, STAMP_BITS, STAMP_BLOCK)[:, :, 8:24].mean(axis=(0, 2))
     return int(((means > 128).astype(np.int64) << np.arange(STAMP_BITS)).sum())
 
@@ -110,7 +110,7 @@ def now_ms() -> int:
 
 def luma_of(frame: av.VideoFrame) -> np.ndarray:
     plane = frame.planes[0]
-    return np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, :frame.width]
+    return np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
 
 
 def _camera_track_class() -> type:
@@ -169,8 +169,10 @@ class LogTally(logging.Handler):
         return sum(n for key, n in self.counts.items() if fragment in key)
 
     def report(self) -> list[dict[str, Any]]:
-        return [{"count": n, "level_logger_template": key, "example": self.examples[key]}
-                for key, n in self.counts.most_common()]
+        return [
+            {"count": n, "level_logger_template": key, "example": self.examples[key]}
+            for key, n in self.counts.most_common()
+        ]
 
 
 def _setup_process(role: str) -> LogTally:
@@ -181,8 +183,9 @@ def _setup_process(role: str) -> LogTally:
     from media_server.aiortc_adapter import configure_ice
 
     # aioice skips loopback by default; every process binds to 127.0.0.1 only.
-    configure_ice(interfaces=["127.0.0.1"], port_range=None, advertised_addresses=[],
-                  consent_interval=5.0, consent_failures=6)
+    configure_ice(
+        interfaces=["127.0.0.1"], port_range=None, advertised_addresses=[], consent_interval=5.0, consent_failures=6
+    )
     return tally
 
 
@@ -244,8 +247,13 @@ def vm_rss_kb() -> int:
 
 def process_snapshot() -> dict[str, float]:
     times = os.times()
-    return {"wall": time.time(), "cpu": time.process_time(), "user": times.user, "sys": times.system,
-            "rss_kb": vm_rss_kb()}
+    return {
+        "wall": time.time(),
+        "cpu": time.process_time(),
+        "user": times.user,
+        "sys": times.system,
+        "rss_kb": vm_rss_kb(),
+    }
 
 
 async def measure(
@@ -352,14 +360,17 @@ async def _publisher(ctl: Connection, peer: Connection, mode: str, tally: LogTal
 
     first, last = await measure(ctl, {}, snapshot)
     wall = last["wall"] - first["wall"]
-    await report_and_wait(ctl, {
-        "cpu": window_cpu(first, last),
-        "cpu_user": window_cpu(first, last, "user"),
-        "cpu_sys": window_cpu(first, last, "sys"),
-        "fps": (last["frames"] - first["frames"]) / wall,
-        "kbps": (last["bytes"] - first["bytes"]) * 8 / wall / 1000,
-        "log": tally.report(),
-    })
+    await report_and_wait(
+        ctl,
+        {
+            "cpu": window_cpu(first, last),
+            "cpu_user": window_cpu(first, last, "user"),
+            "cpu_sys": window_cpu(first, last, "sys"),
+            "fps": (last["frames"] - first["frames"]) / wall,
+            "kbps": (last["bytes"] - first["bytes"]) * 8 / wall / 1000,
+            "log": tally.report(),
+        },
+    )
     await pc.close()
 
 
@@ -372,8 +383,9 @@ def run_relay(ctl: Connection, publisher: Connection, subscribers: Connection, k
     _run(ctl, f"relay:{kind}", lambda tally: relay(ctl, publisher, subscribers, k, tally))
 
 
-async def _our_relay(ctl: Connection, publisher_conn: Connection, subscriber_conn: Connection, k: int,
-                     tally: LogTally) -> None:
+async def _our_relay(
+    ctl: Connection, publisher_conn: Connection, subscriber_conn: Connection, k: int, tally: LogTally
+) -> None:
     from media_server import MediaNode, MediaSettings
 
     node = MediaNode(MediaSettings(interfaces=["127.0.0.1"], max_participants_per_room=100))
@@ -394,8 +406,13 @@ async def _our_relay(ctl: Connection, publisher_conn: Connection, subscriber_con
     tracks = sorted(forwarder.tracks, key=id)
 
     async def snapshot() -> dict[str, Any]:
-        return {**process_snapshot(), **dataclasses.asdict(node.stats), "frames_in": forwarder.frames_in,
-                "keyframes_in": forwarder.keyframes_in, "sent": [t.frames_sent for t in tracks]}
+        return {
+            **process_snapshot(),
+            **dataclasses.asdict(node.stats),
+            "frames_in": forwarder.frames_in,
+            "keyframes_in": forwarder.keyframes_in,
+            "sent": [t.frames_sent for t in tracks],
+        }
 
     profile_path = os.environ.get("HALL_BENCH_PROFILE")  # cProfile the relay's window into this file
     profiler = cProfile.Profile() if profile_path else None
@@ -406,27 +423,40 @@ async def _our_relay(ctl: Connection, publisher_conn: Connection, subscriber_con
         profiler.disable()
         profiler.dump_stats(f"{profile_path}.k{k}")
     wall = last["wall"] - first["wall"]
-    counters = ("forwarded_frames", "forwarded_bytes", "keyframe_requests", "dropped_frames",
-                "frames_in", "keyframes_in")
-    await report_and_wait(ctl, {
-        "cpu": window_cpu(first, last),
-        "cpu_user": window_cpu(first, last, "user"),
-        "cpu_sys": window_cpu(first, last, "sys"),
-        "rss_baseline_kb": baseline_rss_kb,
-        "rss_kb": last["rss_kb"],
-        "window": {name: last[name] - first[name] for name in counters},
-        "totals": {**dataclasses.asdict(node.stats), "frames_in": forwarder.frames_in,
-                   "keyframes_in": forwarder.keyframes_in,
-                   "keyframe_requests_received": forwarder.keyframes.requests_received},
-        "per_subscriber_frames_dropped": [t.frames_dropped for t in tracks],
-        "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["sent"], last["sent"], strict=True)],
-        "log": tally.report(),
-    })
+    counters = (
+        "forwarded_frames",
+        "forwarded_bytes",
+        "keyframe_requests",
+        "dropped_frames",
+        "frames_in",
+        "keyframes_in",
+    )
+    await report_and_wait(
+        ctl,
+        {
+            "cpu": window_cpu(first, last),
+            "cpu_user": window_cpu(first, last, "user"),
+            "cpu_sys": window_cpu(first, last, "sys"),
+            "rss_baseline_kb": baseline_rss_kb,
+            "rss_kb": last["rss_kb"],
+            "window": {name: last[name] - first[name] for name in counters},
+            "totals": {
+                **dataclasses.asdict(node.stats),
+                "frames_in": forwarder.frames_in,
+                "keyframes_in": forwarder.keyframes_in,
+                "keyframe_requests_received": forwarder.keyframes.requests_received,
+            },
+            "per_subscriber_frames_dropped": [t.frames_dropped for t in tracks],
+            "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["sent"], last["sent"], strict=True)],
+            "log": tally.report(),
+        },
+    )
     await node.close()
 
 
-async def _media_relay(ctl: Connection, publisher_conn: Connection, subscriber_conn: Connection, k: int,
-                       tally: LogTally) -> None:
+async def _media_relay(
+    ctl: Connection, publisher_conn: Connection, subscriber_conn: Connection, k: int, tally: LogTally
+) -> None:
     from aiortc import RTCSessionDescription
     from aiortc.contrib.media import MediaRelay
     from aiortc.mediastreams import MediaStreamError
@@ -472,16 +502,19 @@ async def _media_relay(ctl: Connection, publisher_conn: Connection, subscriber_c
 
     first, last = await measure(ctl, {}, snapshot)
     wall = last["wall"] - first["wall"]
-    await report_and_wait(ctl, {
-        "cpu": window_cpu(first, last),
-        "cpu_user": window_cpu(first, last, "user"),
-        "cpu_sys": window_cpu(first, last, "sys"),
-        "rss_baseline_kb": baseline_rss_kb,
-        "rss_kb": last["rss_kb"],
-        "decoded_fps": (last["decoded"] - first["decoded"]) / wall,
-        "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["encoded"], last["encoded"], strict=True)],
-        "log": tally.report(),
-    })
+    await report_and_wait(
+        ctl,
+        {
+            "cpu": window_cpu(first, last),
+            "cpu_user": window_cpu(first, last, "user"),
+            "cpu_sys": window_cpu(first, last, "sys"),
+            "rss_baseline_kb": baseline_rss_kb,
+            "rss_kb": last["rss_kb"],
+            "decoded_fps": (last["decoded"] - first["decoded"]) / wall,
+            "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["encoded"], last["encoded"], strict=True)],
+            "log": tally.report(),
+        },
+    )
     sink_task.cancel()
     for subscriber_pc in subscriber_pcs:
         await subscriber_pc.close()
@@ -581,8 +614,7 @@ def run_subscribers(ctl: Connection, relay: Connection, k: int, decoders: int) -
     _run(ctl, "subscribers", lambda tally: _subscribers(ctl, relay, k, decoders, tally))
 
 
-async def _subscribers(ctl: Connection, relay: Connection, k: int, decoders: int,
-                       tally: LogTally) -> None:
+async def _subscribers(ctl: Connection, relay: Connection, k: int, decoders: int, tally: LogTally) -> None:
     from aiortc import RTCSessionDescription
 
     probes = [Probe(i, decodes=i < decoders) for i in range(k)]
@@ -606,51 +638,61 @@ async def _subscribers(ctl: Connection, relay: Connection, k: int, decoders: int
         await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         pcs.append(pc)
     try:
-        await wait_for(lambda: all(p.frames > 0 for p in probes), CONNECT_TIMEOUT,
-                       "a first frame at every subscriber")
+        await wait_for(lambda: all(p.frames > 0 for p in probes), CONNECT_TIMEOUT, "a first frame at every subscriber")
     except TimeoutError:
         logger.error("subscribers without any frame: %s", [p.index for p in probes if not p.frames])
 
     async def snapshot() -> dict[str, Any]:
-        return {**process_snapshot(), "frames": [p.frames for p in probes],
-                "missing": [p.missing for p in probes], "repeated": [p.repeated for p in probes],
-                "bad_stamps": [p.bad_stamps for p in probes],
-                "decode_errors": tally.count("failed to decode")}
+        return {
+            **process_snapshot(),
+            "frames": [p.frames for p in probes],
+            "missing": [p.missing for p in probes],
+            "repeated": [p.repeated for p in probes],
+            "bad_stamps": [p.bad_stamps for p in probes],
+            "decode_errors": tally.count("failed to decode"),
+        }
 
     def recording(on: bool) -> None:
         for probe in probes:
             probe.recording = on
 
-    first, last = await measure(ctl, {"silent": [p.index for p in probes if not p.frames]}, snapshot,
-                                on_start=lambda: recording(True), on_end=lambda: recording(False))
+    first, last = await measure(
+        ctl,
+        {"silent": [p.index for p in probes if not p.frames]},
+        snapshot,
+        on_start=lambda: recording(True),
+        on_end=lambda: recording(False),
+    )
     wall = last["wall"] - first["wall"]
 
     def delta(name: str, decoding: bool) -> list[float]:
         return [last[name][p.index] - first[name][p.index] for p in probes if p.decodes == decoding]
 
     latencies = sorted(x for p in probes for x in p.latencies_ms)
-    await report_and_wait(ctl, {
-        "cpu": window_cpu(first, last),
-        "cpu_user": window_cpu(first, last, "user"),
-        "cpu_sys": window_cpu(first, last, "sys"),
-        "decoding": sum(p.decodes for p in probes),
-        "decoded_fps": [n / wall for n in delta("frames", True)],
-        "encoded_fps": [n / wall for n in delta("frames", False)],
-        "missing_decoded": sum(delta("missing", True)),
-        "missing_encoded": sum(delta("missing", False)),
-        "repeated": sum(delta("repeated", True)),
-        "bad_stamps": sum(delta("bad_stamps", True)),
-        "decode_errors": last["decode_errors"] - first["decode_errors"],
-        "latency_ms": {
-            "samples": len(latencies),
-            "median": statistics.median(latencies) if latencies else None,
-            "p90": statistics.quantiles(latencies, n=10, method="inclusive")[8]
-            if len(latencies) > 1 else None,
-            "min": latencies[0] if latencies else None,
-            "max": latencies[-1] if latencies else None,
+    await report_and_wait(
+        ctl,
+        {
+            "cpu": window_cpu(first, last),
+            "cpu_user": window_cpu(first, last, "user"),
+            "cpu_sys": window_cpu(first, last, "sys"),
+            "decoding": sum(p.decodes for p in probes),
+            "decoded_fps": [n / wall for n in delta("frames", True)],
+            "encoded_fps": [n / wall for n in delta("frames", False)],
+            "missing_decoded": sum(delta("missing", True)),
+            "missing_encoded": sum(delta("missing", False)),
+            "repeated": sum(delta("repeated", True)),
+            "bad_stamps": sum(delta("bad_stamps", True)),
+            "decode_errors": last["decode_errors"] - first["decode_errors"],
+            "latency_ms": {
+                "samples": len(latencies),
+                "median": statistics.median(latencies) if latencies else None,
+                "p90": statistics.quantiles(latencies, n=10, method="inclusive")[8] if len(latencies) > 1 else None,
+                "min": latencies[0] if latencies else None,
+                "max": latencies[-1] if latencies else None,
+            },
+            "log": tally.report(),
         },
-        "log": tally.report(),
-    })
+    )
     for task in tasks:
         task.cancel()
     for pc in pcs:

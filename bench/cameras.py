@@ -199,25 +199,38 @@ def hall_numbers(result: dict[str, Any]) -> dict[str, Any]:
     first, last = result["first"], result["last"]
     sent = [(n - first["sent"].get(key, 0)) / wall(result) for key, n in last["sent"].items()]
     return {
-        "cpu": cores(result), "cpu_user": cores(result, "user"), "cpu_sys": cores(result, "sys"),
+        "cpu": cores(result),
+        "cpu_user": cores(result, "user"),
+        "cpu_sys": cores(result, "sys"),
         "rss_mb": last["rss_kb"] / 1024,
-        "fps_in": rate(result, "frames_in"), "kbps_in": rate(result, "bytes_in") * 8 / 1000,
-        "frames_transcoded": last["frames_transcoded"], "transcoded_fps": rate(result, "frames_transcoded"),
+        "fps_in": rate(result, "frames_in"),
+        "kbps_in": rate(result, "bytes_in") * 8 / 1000,
+        "frames_transcoded": last["frames_transcoded"],
+        "transcoded_fps": rate(result, "frames_transcoded"),
         "reconnects": last["connects"] - first["connects"],
         "sent_fps_min": min(sent, default=None),
         "dropped_frames": last["dropped_frames"] - first["dropped_frames"],
         "keyframe_requests": last["keyframe_requests"] - first["keyframe_requests"],
-        "decoded_fps": rate(result, "decoded"), "decoder_skipped": last["decoder_skipped"] - first["decoder_skipped"],
-        "looked_fps": rate(result, "looked"), "motion_active": last["motion_active"],
-        "ingests": result["ingests"], "viewers": result["viewers"], "detectors": result["detectors"],
-        "decoders": result["decoders"], "transcoding": result["transcoding"], "states": result["states"],
+        "decoded_fps": rate(result, "decoded"),
+        "decoder_skipped": last["decoder_skipped"] - first["decoder_skipped"],
+        "looked_fps": rate(result, "looked"),
+        "motion_active": last["motion_active"],
+        "ingests": result["ingests"],
+        "viewers": result["viewers"],
+        "detectors": result["detectors"],
+        "decoders": result["decoders"],
+        "transcoding": result["transcoding"],
+        "states": result["states"],
     }
 
 
 def sim_numbers(result: dict[str, Any]) -> dict[str, Any]:
-    return {"cpu": cores(result), "fps_encoded": rate(result, "frames_encoded"),
-            "ready_ms": percentiles(result["ready_ms"]),
-            "units_dropped": result["last"]["units_dropped"] - result["first"]["units_dropped"]}
+    return {
+        "cpu": cores(result),
+        "fps_encoded": rate(result, "frames_encoded"),
+        "ready_ms": percentiles(result["ready_ms"]),
+        "units_dropped": result["last"]["units_dropped"] - result["first"]["units_dropped"],
+    }
 
 
 def window_row(windows: dict[str, Any]) -> dict[str, Any]:
@@ -229,12 +242,17 @@ def window_row(windows: dict[str, Any]) -> dict[str, Any]:
             **watching,
             "counted_fps_min": crowd["counted_fps_min"],
             "missing_frames": watching["missing_frames"] + crowd["missing_frames"],
-            "cpu": watching["cpu"] + crowd["cpu"], "decoding_cpu": watching["cpu"], "crowd_cpu": crowd["cpu"],
+            "cpu": watching["cpu"] + crowd["cpu"],
+            "decoding_cpu": watching["cpu"],
+            "crowd_cpu": crowd["cpu"],
             "receive_buffers": sorted({*windows["viewers"]["receive_buffers"], *windows["crowd"]["receive_buffers"]}),
         }
     ours = sum(cores(result) for result in windows.values())
-    row["machine"] = {"cpu": cores(machine), "others_cpu": cores(machine) - ours,
-                      "udp_rcvbuf_errors": machine["last"]["udp_rcvbuf_errors"] - machine["first"]["udp_rcvbuf_errors"]}
+    row["machine"] = {
+        "cpu": cores(machine),
+        "others_cpu": cores(machine) - ours,
+        "udp_rcvbuf_errors": machine["last"]["udp_rcvbuf_errors"] - machine["first"]["udp_rcvbuf_errors"],
+    }
     row["log"] = {role: result["log"] for role, result in windows.items() if result.get("log")}
     return row
 
@@ -248,12 +266,14 @@ def run_main_stream(args: argparse.Namespace, transcode: bool) -> dict[str, Any]
     label = "transcode" if transcode else "passthrough"
     result: dict[str, Any] = {"windows": {}}
     with Processes() as processes:
-        ready = processes.start({
-            "sim": (procs.run_sim, ([MAIN], args.figure_every)),
-            "hall": (procs.run_hall, ()),
-            "viewers": (procs.run_viewers, ("viewers", MAIN.fps, args.receive_buffer, True, 0)),
-            "crowd": (procs.run_viewers, ("crowd", MAIN.fps, args.receive_buffer, False, 1000)),
-        })
+        ready = processes.start(
+            {
+                "sim": (procs.run_sim, ([MAIN], args.figure_every)),
+                "hall": (procs.run_hall, ()),
+                "viewers": (procs.run_viewers, ("viewers", MAIN.fps, args.receive_buffer, True, 0)),
+                "crowd": (procs.run_viewers, ("crowd", MAIN.fps, args.receive_buffer, False, 1000)),
+            }
+        )
         result["ingest"] = processes.call("hall", "ingest", [ready["sim"]["urls"][MAIN.path]], transcode)
         if not transcode:
             progress(f"{label}: ingest only")
@@ -294,8 +314,14 @@ def run_motion(args: argparse.Namespace) -> dict[str, Any]:
         steps: list[tuple[str, Callable[[], object], float]] = [
             ("ingest", lambda: None, args.warmup),
             ("decode", lambda: processes.call("hall", "decoders", True), args.settle),
-            ("motion_1", lambda: (processes.call("hall", "decoders", False),
-                                  processes.call("hall", "motion", 1, args.motion_fps)), args.settle),
+            (
+                "motion_1",
+                lambda: (
+                    processes.call("hall", "decoders", False),
+                    processes.call("hall", "motion", 1, args.motion_fps),
+                ),
+                args.settle,
+            ),
         ]
         if n > 1:
             steps.append(("motion_all", lambda: processes.call("hall", "motion", n, args.motion_fps), args.settle))
@@ -396,7 +422,8 @@ def offline_main(clip: list[tuple[float, bytes, bool]], fps: int) -> dict[str, A
         "transcode_veryfast": cores_for(clip, fps, decoding(True, veryfast), repeats=1),
         "transcode_ultrafast": cores_for(clip, fps, decoding(True, ultrafast), repeats=1),
         "packetise_once": cores_for(
-            clip, fps, each_unit(lambda data: packetizer.payloads(EncodedFrame(data, 0, False), time_base)), repeats=5),
+            clip, fps, each_unit(lambda data: packetizer.payloads(EncodedFrame(data, 0, False), time_base)), repeats=5
+        ),
         "copy_floor": cores_for(clip, fps, each_unit(lambda data: bytes(bytearray(data))), repeats=5),
     }
     # The ingest's share of the latency: the stamp of each frame against its push into the feed.
@@ -447,9 +474,11 @@ def progress(text: str) -> None:
 
 def report_progress(label: str, step: object, row: dict[str, Any]) -> None:
     hall, sim = row["hall"], row["sim"]
-    parts = [f"  {label} {step}: hall {hall['cpu']:.3f} cores (user {hall['cpu_user']:.3f} sys {hall['cpu_sys']:.3f})",
-             f"in {hall['fps_in']:.1f} fps {hall['kbps_in']:.0f} kbit/s",
-             f"sim {sim['cpu']:.2f} cores, encoded {sim['fps_encoded']:.1f} fps"]
+    parts = [
+        f"  {label} {step}: hall {hall['cpu']:.3f} cores (user {hall['cpu_user']:.3f} sys {hall['cpu_sys']:.3f})",
+        f"in {hall['fps_in']:.1f} fps {hall['kbps_in']:.0f} kbit/s",
+        f"sim {sim['cpu']:.2f} cores, encoded {sim['fps_encoded']:.1f} fps",
+    ]
     if hall["decoded_fps"]:
         parts.append(f"decoded {hall['decoded_fps']:.1f} fps")
     if hall["looked_fps"]:
@@ -465,15 +494,19 @@ def report_progress(label: str, step: object, row: dict[str, Any]) -> None:
         if latency["median"] is not None:
             parts.append(f"latency {latency['median']:.0f}/{latency['p95']:.0f} ms")
         if viewers["missing_frames"] or viewers["bad_stamps"] or viewers["decode_errors"]:
-            parts.append(f"missing {viewers['missing_frames']} bad-stamps {viewers['bad_stamps']} "
-                         f"decode-errors {viewers['decode_errors']}")
+            parts.append(
+                f"missing {viewers['missing_frames']} bad-stamps {viewers['bad_stamps']} "
+                f"decode-errors {viewers['decode_errors']}"
+            )
     machine = row["machine"]
     parts.append(f"other processes {machine['others_cpu']:.2f} cores")
     if machine["udp_rcvbuf_errors"]:
         parts.append(f"UDP receive-buffer drops {machine['udp_rcvbuf_errors']}")
     if hall["dropped_frames"] or hall["reconnects"] or sim["units_dropped"] or hall["decoder_skipped"]:
-        parts.append(f"dropped {hall['dropped_frames']} reconnects {hall['reconnects']} "
-                     f"sim-dropped {sim['units_dropped']} decoder-skipped {hall['decoder_skipped']}")
+        parts.append(
+            f"dropped {hall['dropped_frames']} reconnects {hall['reconnects']} "
+            f"sim-dropped {sim['units_dropped']} decoder-skipped {hall['decoder_skipped']}"
+        )
     print(" | ".join(parts), file=sys.stderr, flush=True)
     for role, entries in row.get("log", {}).items():
         for entry in entries:
@@ -503,13 +536,24 @@ def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         rows = []
         for k, row in windows.items():
             hall = row["hall"]
-            entry = {"k": k, "hall_cpu": hall["cpu"], "hall_user": hall["cpu_user"], "hall_sys": hall["cpu_sys"],
-                     "rss_mb": hall["rss_mb"], "fps_in": hall["fps_in"], "kbps_in": hall["kbps_in"],
-                     "sent_fps_min": hall["sent_fps_min"], "frames_transcoded": hall["frames_transcoded"],
-                     "transcoding": hall["transcoding"], "sim_cpu": row["sim"]["cpu"],
-                     "sim_fps": row["sim"]["fps_encoded"], "sim_ready_ms": row["sim"]["ready_ms"],
-                     "dropped": hall["dropped_frames"],
-                     "others_cpu": row["machine"]["others_cpu"], "udp_drops": row["machine"]["udp_rcvbuf_errors"]}
+            entry = {
+                "k": k,
+                "hall_cpu": hall["cpu"],
+                "hall_user": hall["cpu_user"],
+                "hall_sys": hall["cpu_sys"],
+                "rss_mb": hall["rss_mb"],
+                "fps_in": hall["fps_in"],
+                "kbps_in": hall["kbps_in"],
+                "sent_fps_min": hall["sent_fps_min"],
+                "frames_transcoded": hall["frames_transcoded"],
+                "transcoding": hall["transcoding"],
+                "sim_cpu": row["sim"]["cpu"],
+                "sim_fps": row["sim"]["fps_encoded"],
+                "sim_ready_ms": row["sim"]["ready_ms"],
+                "dropped": hall["dropped_frames"],
+                "others_cpu": row["machine"]["others_cpu"],
+                "udp_drops": row["machine"]["udp_rcvbuf_errors"],
+            }
             if k:
                 entry["cpu_per_viewer"] = (hall["cpu"] - base["cpu"]) / k
                 entry["user_per_viewer"] = (hall["cpu_user"] - base["cpu_user"]) / k
@@ -520,50 +564,84 @@ def summarise(results: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     transcode = results.get("transcode")
     if transcode:
         row = transcode["windows"][1]
-        summary["transcode"] = {"hall_cpu": row["hall"]["cpu"], "fps_in": row["hall"]["fps_in"],
-                                "transcoded_fps": row["hall"]["transcoded_fps"], "sim_cpu": row["sim"]["cpu"],
-                                "viewers": row["viewers"]}
+        summary["transcode"] = {
+            "hall_cpu": row["hall"]["cpu"],
+            "fps_in": row["hall"]["fps_in"],
+            "transcoded_fps": row["hall"]["transcoded_fps"],
+            "sim_cpu": row["sim"]["cpu"],
+            "viewers": row["viewers"],
+        }
     return summary
 
 
 def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
     summary = summarise(results, args)
-    print(f"\nCamera benchmark, {datetime.date.today()}: {os.cpu_count()} CPUs, "
-          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, PyAV {av.__version__}; "
-          f"warm-up {args.warmup:g} s, window {args.seconds:g} s")
+    print(
+        f"\nCamera benchmark, {datetime.date.today()}: {os.cpu_count()} CPUs, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, PyAV {av.__version__}; "
+        f"warm-up {args.warmup:g} s, window {args.seconds:g} s"
+    )
     offline = results.get("offline_main")
     rows = summary.get("passthrough")
     if rows:
-        print(f"Main stream: simulated camera {MAIN.width}x{MAIN.height} {MAIN.fps} fps H.264 (libx264 ultrafast, "
-              f"{MAIN.bitrate_kbps} kbit/s), at the ingest {rows[0]['fps_in']:.1f} fps "
-              f"{rows[0]['kbps_in']:.0f} kbit/s; "
-              f"codec {results['passthrough']['ingest']['codecs']}, transcoding "
-              f"{any(results['passthrough']['ingest']['transcoding'])}, frames transcoded "
-              f"{max(r['frames_transcoded'] for r in rows)}")
+        print(
+            f"Main stream: simulated camera {MAIN.width}x{MAIN.height} {MAIN.fps} fps H.264 (libx264 ultrafast, "
+            f"{MAIN.bitrate_kbps} kbit/s), at the ingest {rows[0]['fps_in']:.1f} fps "
+            f"{rows[0]['kbps_in']:.0f} kbit/s; "
+            f"codec {results['passthrough']['ingest']['codecs']}, transcoding "
+            f"{any(results['passthrough']['ingest']['transcoding'])}, frames transcoded "
+            f"{max(r['frames_transcoded'] for r in rows)}"
+        )
         buffers = sorted({b for r in rows[1:] for b in r["viewers"]["receive_buffers"]})
-        print(f"Viewers: {args.decoders} decoding in one process, the rest counting encoded frames in another; "
-              "socket receive buffers "
-              f"{buffers or 'as the kernel sets them'} bytes. Others CPU: the machine's busy time minus these "
-              "processes' (anything else running); UDP drops: the kernel's RcvbufErrors over the window.")
+        print(
+            f"Viewers: {args.decoders} decoding in one process, the rest counting encoded frames in another; "
+            "socket receive buffers "
+            f"{buffers or 'as the kernel sets them'} bytes. Others CPU: the machine's busy time minus these "
+            "processes' (anything else running); UDP drops: the kernel's RcvbufErrors over the window."
+        )
         lines = []
         for r in rows:
             v = r.get("viewers")
-            lines.append([
-                str(r["k"]), f"{r['hall_cpu']:.3f}", f"{r['hall_user']:.3f}/{r['hall_sys']:.3f}",
-                fmt(r.get("cpu_per_viewer"), ".4f"), fmt(r.get("user_per_viewer"), ".4f"),
-                fmt(r.get("mb_per_viewer"), ".2f"), fmt(r["sent_fps_min"], ".1f"),
-                "-" if v is None else f"{fmt(v['decoded_fps_min'], '.1f')}/{fmt(v['counted_fps_min'], '.1f')}",
-                "-" if v is None else str(v["missing_frames"]),
-                "-" if v is None or v["latency_ms"]["median"] is None
-                else f"{v['latency_ms']['median']:.0f}/{v['latency_ms']['p95']:.0f}",
-                f"{r['sim_cpu']:.2f}", "-" if v is None else f"{v['decoding_cpu']:.2f}+{v['crowd_cpu']:.2f}",
-                f"{r['others_cpu']:.2f}",
-                str(r["udp_drops"]),
-            ])
-        table("Passthrough: hall CPU (cores) with K WHEP viewers; per viewer = (CPU - CPU at K=0) / K",
-              ["K", "hall CPU", "user/sys", "CPU/viewer", "user/viewer", "MB/viewer", "sent fps min",
-               "viewer fps dec/cnt", "missing", "latency med/p95 ms", "sim CPU", "viewers CPU dec+crowd", "others CPU",
-               "UDP drops"], lines)
+            lines.append(
+                [
+                    str(r["k"]),
+                    f"{r['hall_cpu']:.3f}",
+                    f"{r['hall_user']:.3f}/{r['hall_sys']:.3f}",
+                    fmt(r.get("cpu_per_viewer"), ".4f"),
+                    fmt(r.get("user_per_viewer"), ".4f"),
+                    fmt(r.get("mb_per_viewer"), ".2f"),
+                    fmt(r["sent_fps_min"], ".1f"),
+                    "-" if v is None else f"{fmt(v['decoded_fps_min'], '.1f')}/{fmt(v['counted_fps_min'], '.1f')}",
+                    "-" if v is None else str(v["missing_frames"]),
+                    "-"
+                    if v is None or v["latency_ms"]["median"] is None
+                    else f"{v['latency_ms']['median']:.0f}/{v['latency_ms']['p95']:.0f}",
+                    f"{r['sim_cpu']:.2f}",
+                    "-" if v is None else f"{v['decoding_cpu']:.2f}+{v['crowd_cpu']:.2f}",
+                    f"{r['others_cpu']:.2f}",
+                    str(r["udp_drops"]),
+                ]
+            )
+        table(
+            "Passthrough: hall CPU (cores) with K WHEP viewers; per viewer = (CPU - CPU at K=0) / K",
+            [
+                "K",
+                "hall CPU",
+                "user/sys",
+                "CPU/viewer",
+                "user/viewer",
+                "MB/viewer",
+                "sent fps min",
+                "viewer fps dec/cnt",
+                "missing",
+                "latency med/p95 ms",
+                "sim CPU",
+                "viewers CPU dec+crowd",
+                "others CPU",
+                "UDP drops",
+            ],
+            lines,
+        )
     transcode = summary.get("transcode")
     if rows or transcode or offline:
         base = rows[0]["hall_cpu"] if rows else None
@@ -572,48 +650,102 @@ def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
             lines.append(["passthrough ingest, live (hall, K=0)", f"{base:.3f}", "1.0x", "0"])
             one = next((r for r in rows if r["k"] == 1), None)
             if one:
-                lines.append(["passthrough ingest + 1 viewer, live", f"{one['hall_cpu']:.3f}",
-                              f"{one['hall_cpu'] / base:.1f}x", "0"])
+                lines.append(
+                    [
+                        "passthrough ingest + 1 viewer, live",
+                        f"{one['hall_cpu']:.3f}",
+                        f"{one['hall_cpu'] / base:.1f}x",
+                        "0",
+                    ]
+                )
         if transcode:
             one = next((r for r in rows or [] if r["k"] == 1), None)
-            lines.append([f"ingest's transcoder + 1 viewer, live ({transcode['transcoded_fps']:.1f} of "
-                          f"{transcode['fps_in']:.1f} fps out)", f"{transcode['hall_cpu']:.3f}",
-                          f"{transcode['hall_cpu'] / one['hall_cpu']:.1f}x" if one else "-", "yes"])
+            lines.append(
+                [
+                    f"ingest's transcoder + 1 viewer, live ({transcode['transcoded_fps']:.1f} of "
+                    f"{transcode['fps_in']:.1f} fps out)",
+                    f"{transcode['hall_cpu']:.3f}",
+                    f"{transcode['hall_cpu'] / one['hall_cpu']:.1f}x" if one else "-",
+                    "yes",
+                ]
+            )
         if offline:
-            for key, name in (("decode_1_thread", "decode only, FFmpeg h264, 1 thread (offline)"),
-                              ("decode_threaded", "decode only, threaded as the transcoder (offline)"),
-                              ("transcode_veryfast", "decode + libx264 veryfast, as the transcoder (offline)"),
-                              ("transcode_ultrafast", "decode + libx264 ultrafast (offline)"),
-                              ("packetise_once", "H.264 packetiser, once per frame (offline)"),
-                              ("copy_floor", "memory-copy floor of the access units (offline)")):
+            for key, name in (
+                ("decode_1_thread", "decode only, FFmpeg h264, 1 thread (offline)"),
+                ("decode_threaded", "decode only, threaded as the transcoder (offline)"),
+                ("transcode_veryfast", "decode + libx264 veryfast, as the transcoder (offline)"),
+                ("transcode_ultrafast", "decode + libx264 ultrafast (offline)"),
+                ("packetise_once", "H.264 packetiser, once per frame (offline)"),
+                ("copy_floor", "memory-copy floor of the access units (offline)"),
+            ):
                 value = offline[key]
-                lines.append([name, f"{value:.4f}", f"{value / base:.1f}x" if base else "-",
-                              "yes" if key.startswith("transcode") else "0"])
-        table(f"One {MAIN.width}x{MAIN.height} {MAIN.fps} fps H.264 camera: cores, passthrough vs decoding "
-              "and re-encoding (offline rows: CPU per second of video, against the passthrough ingest alone; "
-              "the live transcoder against passthrough with one viewer)",
-              ["path", "cores", "vs passthrough", "transcoded"], lines)
+                lines.append(
+                    [
+                        name,
+                        f"{value:.4f}",
+                        f"{value / base:.1f}x" if base else "-",
+                        "yes" if key.startswith("transcode") else "0",
+                    ]
+                )
+        table(
+            f"One {MAIN.width}x{MAIN.height} {MAIN.fps} fps H.264 camera: cores, passthrough vs decoding "
+            "and re-encoding (offline rows: CPU per second of video, against the passthrough ingest alone; "
+            "the live transcoder against passthrough with one viewer)",
+            ["path", "cores", "vs passthrough", "transcoded"],
+            lines,
+        )
     latency_lines = []
     if rows:
         for r in rows[1:]:
             lat = r["viewers"]["latency_ms"]
-            latency_lines.append([f"passthrough, K={r['k']}: simulator -> viewer decoded", fmt(lat["median"], ".0f"),
-                                  fmt(lat["p95"], ".0f"), fmt(lat["max"], ".0f"), str(lat["samples"])])
+            latency_lines.append(
+                [
+                    f"passthrough, K={r['k']}: simulator -> viewer decoded",
+                    fmt(lat["median"], ".0f"),
+                    fmt(lat["p95"], ".0f"),
+                    fmt(lat["max"], ".0f"),
+                    str(lat["samples"]),
+                ]
+            )
     if transcode:
         lat = transcode["viewers"]["latency_ms"]
-        latency_lines.append(["transcoded, K=1: simulator -> viewer decoded", fmt(lat["median"], ".0f"),
-                              fmt(lat["p95"], ".0f"), fmt(lat["max"], ".0f"), str(lat["samples"])])
+        latency_lines.append(
+            [
+                "transcoded, K=1: simulator -> viewer decoded",
+                fmt(lat["median"], ".0f"),
+                fmt(lat["p95"], ".0f"),
+                fmt(lat["max"], ".0f"),
+                str(lat["samples"]),
+            ]
+        )
     if offline:
         lat = offline["ingest_latency_ms"]
-        latency_lines.append(["simulator -> pushed into the feed (with the ingest)", fmt(lat["median"], ".0f"),
-                              fmt(lat["p95"], ".0f"), fmt(lat["max"], ".0f"), str(lat["samples"])])
+        latency_lines.append(
+            [
+                "simulator -> pushed into the feed (with the ingest)",
+                fmt(lat["median"], ".0f"),
+                fmt(lat["p95"], ".0f"),
+                fmt(lat["max"], ".0f"),
+                str(lat["samples"]),
+            ]
+        )
     if rows:
         lat = rows[0]["sim_ready_ms"]
-        latency_lines.append(["simulator alone: stamp -> encoded, ready to send (K=0)", fmt(lat["median"], ".0f"),
-                              fmt(lat["p95"], ".0f"), fmt(lat["max"], ".0f"), str(lat["samples"])])
+        latency_lines.append(
+            [
+                "simulator alone: stamp -> encoded, ready to send (K=0)",
+                fmt(lat["median"], ".0f"),
+                fmt(lat["p95"], ".0f"),
+                fmt(lat["max"], ".0f"),
+                str(lat["samples"]),
+            ]
+        )
     if latency_lines:
-        table("Latency, ms (the simulator's drawn host clock against time.time())",
-              ["path", "median", "p95", "max", "samples"], latency_lines)
+        table(
+            "Latency, ms (the simulator's drawn host clock against time.time())",
+            ["path", "median", "p95", "max", "samples"],
+            latency_lines,
+        )
     motion = results.get("motion")
     if motion:
         print_motion(motion, results.get("offline_sub"), args)
@@ -625,29 +757,91 @@ def print_motion(motion: dict[str, Any], offline: dict[str, Any] | None, args: a
     windows = motion["windows"]
     base = windows["ingest"]["hall"]["cpu"]
     lines = []
-    names = {"ingest": f"{n} ingests, nothing decoded", "decode": f"{n} ingests, all decoded (VideoDecoder)",
-             "motion_1": f"{n} ingests, motion detection on 1", "motion_all": f"{n} ingests, motion detection on {n}"}
+    names = {
+        "ingest": f"{n} ingests, nothing decoded",
+        "decode": f"{n} ingests, all decoded (VideoDecoder)",
+        "motion_1": f"{n} ingests, motion detection on 1",
+        "motion_all": f"{n} ingests, motion detection on {n}",
+    }
     for name, row in windows.items():
         hall = row["hall"]
         watched = {"ingest": 0, "decode": n, "motion_1": 1, "motion_all": n}[name]
         added = hall["cpu"] - base
-        lines.append([names[name], f"{hall['cpu']:.3f}", f"{hall['cpu'] / n:.4f}",
-                      f"{added / watched:.4f}" if watched else "-", f"{hall['fps_in'] / n:.1f}",
-                      f"{hall['decoded_fps'] / watched:.1f}" if watched else "-",
-                      f"{hall['looked_fps'] / hall['detectors']:.1f}" if hall["detectors"] else "-",
-                      str(hall["decoder_skipped"]), f"{row['sim']['cpu']:.2f}", f"{row['machine']['others_cpu']:.2f}"])
+        lines.append(
+            [
+                names[name],
+                f"{hall['cpu']:.3f}",
+                f"{hall['cpu'] / n:.4f}",
+                f"{added / watched:.4f}" if watched else "-",
+                f"{hall['fps_in'] / n:.1f}",
+                f"{hall['decoded_fps'] / watched:.1f}" if watched else "-",
+                f"{hall['looked_fps'] / hall['detectors']:.1f}" if hall["detectors"] else "-",
+                str(hall["decoder_skipped"]),
+                f"{row['sim']['cpu']:.2f}",
+                f"{row['machine']['others_cpu']:.2f}",
+            ]
+        )
     if offline:
-        lines.append(["offline: FFmpeg h264 decode, 1 thread", f"{offline['decode'] * n:.3f}",
-                      f"{offline['decode']:.4f}", "-", f"{SUB_FPS}", f"{SUB_FPS}", "-", "-", "-", "-"])
-        lines.append([f"offline: MotionDetector at {args.motion_fps:g} fps", f"{offline['detect'] * n:.3f}",
-                      f"{offline['detect']:.4f}", "-", "-", "-", f"{args.motion_fps:g}", "-", "-", "-"])
-        lines.append(["offline: decode + detect (floor)", f"{(offline['decode'] + offline['detect']) * n:.3f}",
-                      f"{offline['decode'] + offline['detect']:.4f}", "-", "-", "-", "-", "-", "-", "-"])
+        lines.append(
+            [
+                "offline: FFmpeg h264 decode, 1 thread",
+                f"{offline['decode'] * n:.3f}",
+                f"{offline['decode']:.4f}",
+                "-",
+                f"{SUB_FPS}",
+                f"{SUB_FPS}",
+                "-",
+                "-",
+                "-",
+                "-",
+            ]
+        )
+        lines.append(
+            [
+                f"offline: MotionDetector at {args.motion_fps:g} fps",
+                f"{offline['detect'] * n:.3f}",
+                f"{offline['detect']:.4f}",
+                "-",
+                "-",
+                "-",
+                f"{args.motion_fps:g}",
+                "-",
+                "-",
+                "-",
+            ]
+        )
+        lines.append(
+            [
+                "offline: decode + detect (floor)",
+                f"{(offline['decode'] + offline['detect']) * n:.3f}",
+                f"{offline['decode'] + offline['detect']:.4f}",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+            ]
+        )
     shared = "one shared path" if args.shared_sub_stream else f"{n} paths, one encoder each"
-    table(f"Motion: {n} cameras' {SUB_SIZE[0]}x{SUB_SIZE[1]} {SUB_FPS} fps H.264 sub-streams ({SUB_KBPS} kbit/s, "
-          f"simulator: {shared}), detection at {args.motion_fps:g} fps; hall CPU in cores",
-          ["hall", "cores", "per camera", "added per watched camera", "fps in/cam", "decoded fps/cam",
-           "looks/s/cam", "decoder skipped", "sim CPU", "others CPU"], lines)
+    table(
+        f"Motion: {n} cameras' {SUB_SIZE[0]}x{SUB_SIZE[1]} {SUB_FPS} fps H.264 sub-streams ({SUB_KBPS} kbit/s, "
+        f"simulator: {shared}), detection at {args.motion_fps:g} fps; hall CPU in cores",
+        [
+            "hall",
+            "cores",
+            "per camera",
+            "added per watched camera",
+            "fps in/cam",
+            "decoded fps/cam",
+            "looks/s/cam",
+            "decoder skipped",
+            "sim CPU",
+            "others CPU",
+        ],
+        lines,
+    )
 
 
 def print_targets(results: dict[str, Any], summary: dict[str, Any], args: argparse.Namespace) -> None:
@@ -660,26 +854,34 @@ def print_targets(results: dict[str, Any], summary: dict[str, Any], args: argpar
     if rows:
         transcoded = max(r["frames_transcoded"] for r in rows)
         transcoding = any(results["passthrough"]["ingest"]["transcoding"])
-        print(f"  no transcoding on the H.264 path: frames_transcoded {transcoded}, transcoding {transcoding} "
-              f"-> {verdict(transcoded == 0 and not transcoding)}")
+        print(
+            f"  no transcoding on the H.264 path: frames_transcoded {transcoded}, transcoding {transcoding} "
+            f"-> {verdict(transcoded == 0 and not transcoding)}"
+        )
         per_viewer = [r["cpu_per_viewer"] for r in rows if "cpu_per_viewer" in r]
         if per_viewer:
             worst = max(per_viewer)
-            print(f"  <= {TARGET_CPU_PER_VIEWER:.0%} of a core per viewer: "
-                  + ", ".join(f"K={r['k']} {r['cpu_per_viewer']:.4f}" for r in rows if "cpu_per_viewer" in r)
-                  + f" -> {verdict(worst <= TARGET_CPU_PER_VIEWER)}")
+            print(
+                f"  <= {TARGET_CPU_PER_VIEWER:.0%} of a core per viewer: "
+                + ", ".join(f"K={r['k']} {r['cpu_per_viewer']:.4f}" for r in rows if "cpu_per_viewer" in r)
+                + f" -> {verdict(worst <= TARGET_CPU_PER_VIEWER)}"
+            )
         latencies = [(r["k"], r["viewers"]["latency_ms"]) for r in rows[1:] if r["viewers"]["latency_ms"]["p95"]]
         if latencies:
             worst_p95 = max(lat["p95"] for _, lat in latencies)
-            print(f"  <= {TARGET_LATENCY_MS:.0f} ms simulator -> viewer (p95): "
-                  + ", ".join(f"K={k} {lat['median']:.0f}/{lat['p95']:.0f}" for k, lat in latencies)
-                  + f" ms -> {verdict(worst_p95 <= TARGET_LATENCY_MS)}")
+            print(
+                f"  <= {TARGET_LATENCY_MS:.0f} ms simulator -> viewer (p95): "
+                + ", ".join(f"K={k} {lat['median']:.0f}/{lat['p95']:.0f}" for k, lat in latencies)
+                + f" ms -> {verdict(worst_p95 <= TARGET_LATENCY_MS)}"
+            )
     motion = results.get("motion")
     if motion:
         last = motion["windows"].get("motion_all", motion["windows"]["motion_1"])["hall"]
         cameras, detecting, total = last["ingests"], last["detectors"], last["cpu"]
-        claim = (f"  {TARGET_MOTION_CAMERAS} cameras ingested with motion detection within "
-                 f"{TARGET_MOTION_CORES:g} core: {cameras} cameras, {detecting} detecting, {total:.3f} cores")
+        claim = (
+            f"  {TARGET_MOTION_CAMERAS} cameras ingested with motion detection within "
+            f"{TARGET_MOTION_CORES:g} core: {cameras} cameras, {detecting} detecting, {total:.3f} cores"
+        )
         if cameras >= TARGET_MOTION_CAMERAS and detecting >= TARGET_MOTION_CAMERAS:
             print(f"{claim} -> {verdict(total <= TARGET_MOTION_CORES)}")
         else:
@@ -691,25 +893,39 @@ def print_targets(results: dict[str, Any], summary: dict[str, Any], args: argpar
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="shorter windows, viewers 1,4 and 4 cameras: a check that it all runs")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="shorter windows, viewers 1,4 and 4 cameras: a check that it all runs"
+    )
     parser.add_argument("--viewers", default=None, help="viewer counts K, comma-separated; default 1,4,8,16")
     parser.add_argument("--cameras", type=int, default=None, help="cameras for motion detection; default 16")
-    parser.add_argument("--decoders", type=int, default=1,
-                        help="viewers that decode and read the clock (the rest count encoded frames); default 1")
+    parser.add_argument(
+        "--decoders",
+        type=int,
+        default=1,
+        help="viewers that decode and read the clock (the rest count encoded frames); default 1",
+    )
     parser.add_argument("--warmup", type=float, default=None, help="seconds after starting before the first window")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds after each change before its window")
     parser.add_argument("--seconds", type=float, default=None, help="length of each window; default 8")
     parser.add_argument("--clip-seconds", type=float, default=None, help="main-stream clip for the offline rows")
     parser.add_argument("--motion-fps", type=float, default=5.0, help="pictures a second each detector looks at")
-    parser.add_argument("--figure-every", type=float, default=8.0,
-                        help="a figure crosses the hall for 6 s in every this many seconds")
-    parser.add_argument("--shared-sub-stream", action="store_true",
-                        help="all cameras pull one simulator path (one encoder, about 0.02 cores instead of 0.35)")
-    parser.add_argument("--receive-buffer", type=int, default=4 << 20,
-                        help="SO_RCVBUF of the viewers' sockets, bytes (0: the kernel's default); default 4 MiB")
+    parser.add_argument(
+        "--figure-every", type=float, default=8.0, help="a figure crosses the hall for 6 s in every this many seconds"
+    )
+    parser.add_argument(
+        "--shared-sub-stream",
+        action="store_true",
+        help="all cameras pull one simulator path (one encoder, about 0.02 cores instead of 0.35)",
+    )
+    parser.add_argument(
+        "--receive-buffer",
+        type=int,
+        default=4 << 20,
+        help="SO_RCVBUF of the viewers' sockets, bytes (0: the kernel's default); default 4 MiB",
+    )
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: passthrough,transcode,motion")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of the tables")
     args = parser.parse_args(argv)
@@ -758,14 +974,25 @@ def main(argv: list[str] | None = None) -> int:
         results["offline_sub"] = offline_sub(results["motion"].pop("clip"), SUB_FPS, args.motion_fps)
     print(f"done in {time.monotonic() - began:.0f} s", file=sys.stderr)
     if args.json:
-        json.dump({
-            "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                        "python": platform.python_version(), "pyav": av.__version__,
-                        "platform": platform.platform()},
-            "settings": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
-            "main_stream": dataclasses.asdict(MAIN),
-            "results": results, "summary": summarise(results, args), "errors": errors,
-        }, sys.stdout, indent=2, default=str)
+        json.dump(
+            {
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version(),
+                    "pyav": av.__version__,
+                    "platform": platform.platform(),
+                },
+                "settings": {k: sorted(v) if isinstance(v, set) else v for k, v in vars(args).items()},
+                "main_stream": dataclasses.asdict(MAIN),
+                "results": results,
+                "summary": summarise(results, args),
+                "errors": errors,
+            },
+            sys.stdout,
+            indent=2,
+            default=str,
+        )
         print()
     else:
         print_report(results, args)

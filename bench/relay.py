@@ -81,8 +81,7 @@ def run_config(config: Config, args: argparse.Namespace) -> dict[str, Any]:
 
     def start(role: str, target: Any, *target_args: Any) -> None:
         parent_end, child_end = ctx.Pipe()
-        process = ctx.Process(target=target, args=(child_end, *target_args), name=f"bench-{role}",
-                              daemon=True)
+        process = ctx.Process(target=target, args=(child_end, *target_args), name=f"bench-{role}", daemon=True)
         process.start()
         child_end.close()
         processes[role], controls[role] = process, parent_end
@@ -108,8 +107,7 @@ def run_config(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         stop_processes(controls, processes)
 
 
-def collect(controls: dict[str, Any], processes: dict[str, Any], kind: str,
-             timeout: float) -> dict[str, Any]:
+def collect(controls: dict[str, Any], processes: dict[str, Any], kind: str, timeout: float) -> dict[str, Any]:
     """One `kind` message from every process; a process error or death raises BenchError."""
     by_connection = {control: role for role, control in controls.items()}
     pending = set(controls.values())
@@ -153,22 +151,28 @@ def stop_processes(controls: dict[str, Any], processes: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- derived numbers
 
 
-def summarise(config: Config, raw: dict[str, Any], baseline: dict[str, Any] | None,
-              direct: dict[str, Any] | None) -> dict[str, Any]:
+def summarise(
+    config: Config, raw: dict[str, Any], baseline: dict[str, Any] | None, direct: dict[str, Any] | None
+) -> dict[str, Any]:
     """The per-configuration row of the final table, from the processes' raw reports."""
     subs, relay = raw["subscribers"], raw.get("relay")
     latency = subs["latency_ms"]
     row: dict[str, Any] = {
-        "relay": config.relay, "k": config.k,
-        "publisher_kbps": raw["publisher"]["kbps"], "publisher_fps": raw["publisher"]["fps"],
-        "publisher_cpu": raw["publisher"]["cpu"], "subscribers_cpu": subs["cpu"],
+        "relay": config.relay,
+        "k": config.k,
+        "publisher_kbps": raw["publisher"]["kbps"],
+        "publisher_fps": raw["publisher"]["fps"],
+        "publisher_cpu": raw["publisher"]["cpu"],
+        "subscribers_cpu": subs["cpu"],
         "fps_min": min(subs["decoded_fps"], default=None),
         "fps_median": statistics.median(subs["decoded_fps"]) if subs["decoded_fps"] else None,
         "encoded_fps_min": min(subs["encoded_fps"], default=None),
         "missing_frames": subs["missing_decoded"] + subs["missing_encoded"],
-        "decode_errors": subs["decode_errors"], "bad_stamps": subs["bad_stamps"],
+        "decode_errors": subs["decode_errors"],
+        "bad_stamps": subs["bad_stamps"],
         "silent_subscribers": subs["silent"],
-        "latency_median": latency["median"], "latency_p90": latency["p90"],
+        "latency_median": latency["median"],
+        "latency_p90": latency["p90"],
         "latency_samples": latency["samples"],
     }
     if direct is not None and latency["median"] is not None:
@@ -188,8 +192,7 @@ def summarise(config: Config, raw: dict[str, Any], baseline: dict[str, Any] | No
                     row["user_cpu_per_sub"] = (row["relay_user_cpu"] - baseline["relay_user_cpu"]) / config.k
         row["total_cpu"] = relay["cpu"] + row["publisher_cpu"] + row["subscribers_cpu"]
         row["relay_sent_fps_min"] = min(relay["sent_fps_per_subscriber"], default=None)
-        for key in ("window", "totals", "per_subscriber_frames_dropped", "sent_fps_per_subscriber",
-                    "decoded_fps"):
+        for key in ("window", "totals", "per_subscriber_frames_dropped", "sent_fps_per_subscriber", "decoded_fps"):
             if key in relay:
                 row[f"relay_{key}"] = relay[key]
     logs = {role: report["log"] for role, report in raw.items() if report.get("log")}
@@ -228,19 +231,28 @@ def progress_line(row: dict[str, Any]) -> str:
     parts.append(f"cpu pub/subs {row['publisher_cpu']:.2f}/{row['subscribers_cpu']:.2f}")
     window = row.get("relay_window")
     if window and (window["keyframe_requests"] or window["dropped_frames"] or window["keyframes_in"]):
-        parts.append(f"node: {window['keyframes_in']} keyframes in, {window['keyframe_requests']} "
-                     f"keyframe requests, {window['dropped_frames']} dropped")
+        parts.append(
+            f"node: {window['keyframes_in']} keyframes in, {window['keyframe_requests']} "
+            f"keyframe requests, {window['dropped_frames']} dropped"
+        )
     if row["missing_frames"] or row["decode_errors"] or row["bad_stamps"] or row["silent_subscribers"]:
-        parts.append(f"missing {row['missing_frames']} decode-errors {row['decode_errors']} "
-                     f"bad-stamps {row['bad_stamps']} silent {row['silent_subscribers']}")
+        parts.append(
+            f"missing {row['missing_frames']} decode-errors {row['decode_errors']} "
+            f"bad-stamps {row['bad_stamps']} silent {row['silent_subscribers']}"
+        )
     return " | ".join(parts)
 
 
 Cell = Callable[[dict[str, Any]], str]
 
 
-def print_table(title: str, rows: dict[Config, dict[str, Any]], ks: list[int], skipped: set[Config],
-                columns: list[tuple[str, str, Cell]]) -> None:
+def print_table(
+    title: str,
+    rows: dict[Config, dict[str, Any]],
+    ks: list[int],
+    skipped: set[Config],
+    columns: list[tuple[str, str, Cell]],
+) -> None:
     """One line per K; each column is (header, relay or "ratio", cell). Ratio cells get both rows."""
     print(f"\n{title}")
     headers = ["  K"] + [header for header, _, _ in columns]
@@ -280,65 +292,92 @@ def pair(low: str, high: str, spec: str = ".1f", signed: bool = False) -> Cell:
             return "-"
         sign = "+" if signed else ""
         return f"{r[low]:{sign}{spec}}/{r[high]:{sign}{spec}}"
+
     return cell
 
 
-def print_report(rows: dict[Config, dict[str, Any]], ks: list[int], skipped: set[Config],
-                 args: argparse.Namespace) -> None:
+def print_report(
+    rows: dict[Config, dict[str, Any]], ks: list[int], skipped: set[Config], args: argparse.Namespace
+) -> None:
     direct = rows.get(Config("direct", 1))
-    print(f"\nRelay benchmark: {procs.WIDTH}x{procs.HEIGHT} {procs.FPS} fps VP8, "
-          f"warm-up {args.warmup:g} s, window {args.seconds:g} s, {os.cpu_count()} CPUs, "
-          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(
+        f"\nRelay benchmark: {procs.WIDTH}x{procs.HEIGHT} {procs.FPS} fps VP8, "
+        f"warm-up {args.warmup:g} s, window {args.seconds:g} s, {os.cpu_count()} CPUs, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
     if direct and "error" not in direct:
-        print(f"direct publisher->subscriber latency: median {direct['latency_median']:.1f} ms, "
-              f"p90 {direct['latency_p90']:.1f} ms; publisher {direct['publisher_kbps']:.0f} kbps, "
-              f"{direct['publisher_fps']:.1f} fps")
+        print(
+            f"direct publisher->subscriber latency: median {direct['latency_median']:.1f} ms, "
+            f"p90 {direct['latency_p90']:.1f} ms; publisher {direct['publisher_kbps']:.0f} kbps, "
+            f"{direct['publisher_fps']:.1f} fps"
+        )
     for relay in ("ours", "mediarelay"):
         base = rows.get(Config(relay, 0))
         if base and "error" not in base:
-            print(f"{RELAY_NAMES[relay]} K=0 baseline: relay CPU {base['relay_cpu']:.3f} cores, "
-                  f"RSS {base['rss_mb']:.0f} MB")
+            print(
+                f"{RELAY_NAMES[relay]} K=0 baseline: relay CPU {base['relay_cpu']:.3f} cores, "
+                f"RSS {base['rss_mb']:.0f} MB"
+            )
 
     def ratio_of(key: str) -> Cell:
         return lambda both: ratio(both["mediarelay"].get(key), both["ours"].get(key))
 
-    print_table("Relay CPU (cores) and memory; CPU/sub = (CPU - K=0 CPU) / K, raw = CPU / K",
-                rows, ks, skipped, [
-                    ("MediaNode CPU", "ours", lambda r: f"{r['relay_cpu']:.3f}"),
-                    ("MediaRelay CPU", "mediarelay", lambda r: f"{r['relay_cpu']:.3f}"),
-                    ("MR/ours", "ratio", ratio_of("relay_cpu")),
-                    ("MediaNode CPU/sub (raw)", "ours", per_sub("cpu_per_sub")),
-                    ("MediaRelay CPU/sub (raw)", "mediarelay", per_sub("cpu_per_sub")),
-                    ("MR/ours per sub", "ratio", ratio_of("cpu_per_sub")),
-                    ("MediaNode MB/sub", "ours", lambda r: f"{r['rss_per_sub_mb']:.2f}"),
-                    ("MediaRelay MB/sub", "mediarelay", lambda r: f"{r['rss_per_sub_mb']:.2f}"),
-                ])
-    print_table("Relay CPU split (cores): user = the relay's own code; sys = the kernel, which on loopback also"
-                " delivers each packet to and wakes the receiving process", rows, ks, skipped, [
-                    ("MediaNode user", "ours", lambda r: fmt(r.get("relay_user_cpu"), ".3f")),
-                    ("MediaNode sys", "ours", lambda r: fmt(r.get("relay_sys_cpu"), ".3f")),
-                    ("MediaNode user/sub", "ours", lambda r: fmt(r.get("user_cpu_per_sub"), ".4f")),
-                    ("MediaRelay user", "mediarelay", lambda r: fmt(r.get("relay_user_cpu"), ".3f")),
-                    ("MediaRelay sys", "mediarelay", lambda r: fmt(r.get("relay_sys_cpu"), ".3f")),
-                ])
-    print_table("Subscribers: decoded fps (min/median) and latency added over direct (median/p90, ms)",
-                rows, ks, skipped, [
-                    ("MediaNode fps", "ours", pair("fps_min", "fps_median")),
-                    ("MediaRelay fps", "mediarelay", pair("fps_min", "fps_median")),
-                    ("MediaNode +latency", "ours", pair("latency_added_median", "latency_added_p90",
-                                                        signed=True)),
-                    ("MediaRelay +latency", "mediarelay", pair("latency_added_median", "latency_added_p90",
-                                                           signed=True)),
-                    ("MediaNode missing frames", "ours", lambda r: str(r["missing_frames"])),
-                    ("MediaRelay missing frames", "mediarelay", lambda r: str(r["missing_frames"])),
-                ])
-    print_table("Load: relay's slowest sender (fps) and CPU of publisher + relay + subscribers (cores)",
-                rows, ks, skipped, [
-                    ("MediaNode sent fps", "ours", lambda r: fmt(r.get("relay_sent_fps_min"), ".1f")),
-                    ("MediaRelay sent fps", "mediarelay", lambda r: fmt(r.get("relay_sent_fps_min"), ".1f")),
-                    ("MediaNode all CPU", "ours", lambda r: f"{r['total_cpu']:.2f}"),
-                    ("MediaRelay all CPU", "mediarelay", lambda r: f"{r['total_cpu']:.2f}"),
-                ])
+    print_table(
+        "Relay CPU (cores) and memory; CPU/sub = (CPU - K=0 CPU) / K, raw = CPU / K",
+        rows,
+        ks,
+        skipped,
+        [
+            ("MediaNode CPU", "ours", lambda r: f"{r['relay_cpu']:.3f}"),
+            ("MediaRelay CPU", "mediarelay", lambda r: f"{r['relay_cpu']:.3f}"),
+            ("MR/ours", "ratio", ratio_of("relay_cpu")),
+            ("MediaNode CPU/sub (raw)", "ours", per_sub("cpu_per_sub")),
+            ("MediaRelay CPU/sub (raw)", "mediarelay", per_sub("cpu_per_sub")),
+            ("MR/ours per sub", "ratio", ratio_of("cpu_per_sub")),
+            ("MediaNode MB/sub", "ours", lambda r: f"{r['rss_per_sub_mb']:.2f}"),
+            ("MediaRelay MB/sub", "mediarelay", lambda r: f"{r['rss_per_sub_mb']:.2f}"),
+        ],
+    )
+    print_table(
+        "Relay CPU split (cores): user = the relay's own code; sys = the kernel, which on loopback also"
+        " delivers each packet to and wakes the receiving process",
+        rows,
+        ks,
+        skipped,
+        [
+            ("MediaNode user", "ours", lambda r: fmt(r.get("relay_user_cpu"), ".3f")),
+            ("MediaNode sys", "ours", lambda r: fmt(r.get("relay_sys_cpu"), ".3f")),
+            ("MediaNode user/sub", "ours", lambda r: fmt(r.get("user_cpu_per_sub"), ".4f")),
+            ("MediaRelay user", "mediarelay", lambda r: fmt(r.get("relay_user_cpu"), ".3f")),
+            ("MediaRelay sys", "mediarelay", lambda r: fmt(r.get("relay_sys_cpu"), ".3f")),
+        ],
+    )
+    print_table(
+        "Subscribers: decoded fps (min/median) and latency added over direct (median/p90, ms)",
+        rows,
+        ks,
+        skipped,
+        [
+            ("MediaNode fps", "ours", pair("fps_min", "fps_median")),
+            ("MediaRelay fps", "mediarelay", pair("fps_min", "fps_median")),
+            ("MediaNode +latency", "ours", pair("latency_added_median", "latency_added_p90", signed=True)),
+            ("MediaRelay +latency", "mediarelay", pair("latency_added_median", "latency_added_p90", signed=True)),
+            ("MediaNode missing frames", "ours", lambda r: str(r["missing_frames"])),
+            ("MediaRelay missing frames", "mediarelay", lambda r: str(r["missing_frames"])),
+        ],
+    )
+    print_table(
+        "Load: relay's slowest sender (fps) and CPU of publisher + relay + subscribers (cores)",
+        rows,
+        ks,
+        skipped,
+        [
+            ("MediaNode sent fps", "ours", lambda r: fmt(r.get("relay_sent_fps_min"), ".1f")),
+            ("MediaRelay sent fps", "mediarelay", lambda r: fmt(r.get("relay_sent_fps_min"), ".1f")),
+            ("MediaNode all CPU", "ours", lambda r: f"{r['total_cpu']:.2f}"),
+            ("MediaRelay all CPU", "mediarelay", lambda r: f"{r['total_cpu']:.2f}"),
+        ],
+    )
     print_targets(rows)
     for config, row in rows.items():
         if "error" in row:
@@ -351,44 +390,65 @@ def print_targets(rows: dict[Config, dict[str, Any]]) -> None:
     worst_cpu = max((r["cpu_per_sub"] for r in ours.values() if "cpu_per_sub" in r), default=None)
     worst_mb = max((r["rss_per_sub_mb"] for r in ours.values()), default=None)
     if worst_cpu is not None:
-        print(f"  CPU per subscriber <= {TARGET_CPU_PER_SUBSCRIBER:.3f} cores: worst {worst_cpu:.4f} "
-              f"-> {'met' if worst_cpu <= TARGET_CPU_PER_SUBSCRIBER else 'MISSED'}")
+        print(
+            f"  CPU per subscriber <= {TARGET_CPU_PER_SUBSCRIBER:.3f} cores: worst {worst_cpu:.4f} "
+            f"-> {'met' if worst_cpu <= TARGET_CPU_PER_SUBSCRIBER else 'MISSED'}"
+        )
     if worst_mb is not None:
-        print(f"  memory per subscriber <= {TARGET_MB_PER_SUBSCRIBER:.1f} MB: worst {worst_mb:.2f} MB "
-              f"-> {'met' if worst_mb <= TARGET_MB_PER_SUBSCRIBER else 'MISSED'}")
+        print(
+            f"  memory per subscriber <= {TARGET_MB_PER_SUBSCRIBER:.1f} MB: worst {worst_mb:.2f} MB "
+            f"-> {'met' if worst_mb <= TARGET_MB_PER_SUBSCRIBER else 'MISSED'}"
+        )
     ours4, mr4 = rows.get(Config("ours", 4)), rows.get(Config("mediarelay", 4))
     if ours4 and mr4 and "error" not in ours4 and "error" not in mr4:
         total = mr4["relay_cpu"] / ours4["relay_cpu"]
-        print(f"  >= {TARGET_RATIO_AT_4:.0f}x cheaper than MediaRelay at K=4, relay CPU: {total:.1f}x "
-              f"-> {'met' if total >= TARGET_RATIO_AT_4 else 'MISSED'}")
+        print(
+            f"  >= {TARGET_RATIO_AT_4:.0f}x cheaper than MediaRelay at K=4, relay CPU: {total:.1f}x "
+            f"-> {'met' if total >= TARGET_RATIO_AT_4 else 'MISSED'}"
+        )
         if ours4.get("cpu_per_sub") and mr4.get("cpu_per_sub"):
             marginal = mr4["cpu_per_sub"] / ours4["cpu_per_sub"]
-            print(f"  >= {TARGET_RATIO_AT_4:.0f}x cheaper than MediaRelay at K=4, CPU per subscriber: "
-                  f"{marginal:.1f}x -> {'met' if marginal >= TARGET_RATIO_AT_4 else 'MISSED'}")
+            print(
+                f"  >= {TARGET_RATIO_AT_4:.0f}x cheaper than MediaRelay at K=4, CPU per subscriber: "
+                f"{marginal:.1f}x -> {'met' if marginal >= TARGET_RATIO_AT_4 else 'MISSED'}"
+            )
     ours1 = rows.get(Config("ours", 1))
     if ours1 and "latency_added_median" in ours1:
         added = ours1["latency_added_median"]
-        print(f"  median latency added at K=1 <= {TARGET_LATENCY_ADDED_AT_1:.0f} ms: {added:+.1f} ms "
-              f"-> {'met' if added <= TARGET_LATENCY_ADDED_AT_1 else 'MISSED'}")
+        print(
+            f"  median latency added at K=1 <= {TARGET_LATENCY_ADDED_AT_1:.0f} ms: {added:+.1f} ms "
+            f"-> {'met' if added <= TARGET_LATENCY_ADDED_AT_1 else 'MISSED'}"
+        )
 
 
 # --------------------------------------------------------------------------- main
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ks", default="1,4,8,16",
-                        help="subscriber counts, comma-separated (K=0 baselines always run); default 1,4,8,16")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--ks",
+        default="1,4,8,16",
+        help="subscriber counts, comma-separated (K=0 baselines always run); default 1,4,8,16",
+    )
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds after connecting before measuring")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the measurement window")
-    parser.add_argument("--decoders", type=int, default=4,
-                        help="subscribers that decode and measure latency (the rest count encoded frames)")
-    parser.add_argument("--mediarelay-max-k", type=int, default=8,
-                        help="skip MediaRelay above this K (it saturates two cores); default 8")
+    parser.add_argument(
+        "--decoders",
+        type=int,
+        default=4,
+        help="subscribers that decode and measure latency (the rest count encoded frames)",
+    )
+    parser.add_argument(
+        "--mediarelay-max-k",
+        type=int,
+        default=8,
+        help="skip MediaRelay above this K (it saturates two cores); default 8",
+    )
     parser.add_argument("--skip-mediarelay", action="store_true", help="measure MediaNode only")
-    parser.add_argument("--json", action="store_true",
-                        help="print the results as JSON on stdout instead of the tables")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout instead of the tables")
     args = parser.parse_args(argv)
     try:
         args.ks = sorted({int(k) for k in args.ks.split(",") if k.strip()} - {0})
@@ -429,8 +489,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         baseline = rows.get(Config(config.relay, 0))
         direct = rows.get(Config("direct", 1))
-        row = summarise(config, raw, baseline if baseline and "error" not in baseline else None,
-                        direct if direct and "error" not in direct else None)
+        row = summarise(
+            config,
+            raw,
+            baseline if baseline and "error" not in baseline else None,
+            direct if direct and "error" not in direct else None,
+        )
         rows[config] = row
         print("  " + progress_line(row), file=sys.stderr, flush=True)
         for role, entries in row.get("log", {}).items():
@@ -438,16 +502,31 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  log[{role}] x{entry['count']}: {entry['example']}", file=sys.stderr)
     print(f"done in {time.monotonic() - began:.0f} s", file=sys.stderr)
     if args.json:
-        json.dump({
-            "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                        "python": platform.python_version(), "platform": platform.platform()},
-            "settings": {"ks": args.ks, "warmup": args.warmup, "seconds": args.seconds,
-                         "decoders": args.decoders, "mediarelay_max_k": args.mediarelay_max_k,
-                         "width": procs.WIDTH, "height": procs.HEIGHT, "fps": procs.FPS,
-                         "bitrate": procs.BITRATE},
-            "skipped": [dataclasses.asdict(c) for c in sorted(skipped, key=lambda c: (c.relay, c.k))],
-            "results": list(rows.values()),
-        }, sys.stdout, indent=2)
+        json.dump(
+            {
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                },
+                "settings": {
+                    "ks": args.ks,
+                    "warmup": args.warmup,
+                    "seconds": args.seconds,
+                    "decoders": args.decoders,
+                    "mediarelay_max_k": args.mediarelay_max_k,
+                    "width": procs.WIDTH,
+                    "height": procs.HEIGHT,
+                    "fps": procs.FPS,
+                    "bitrate": procs.BITRATE,
+                },
+                "skipped": [dataclasses.asdict(c) for c in sorted(skipped, key=lambda c: (c.relay, c.k))],
+                "results": list(rows.values()),
+            },
+            sys.stdout,
+            indent=2,
+        )
         print()
     else:
         print_report(rows, args.ks, skipped, args)

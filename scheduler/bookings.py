@@ -7,13 +7,14 @@ impossible, and every refusal after it rolls the transaction back, so nothing is
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import secrets
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, bindparam, or_, select, update
+from sqlalchemy import Select, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +41,7 @@ from scheduler.records import AppointmentRecord, Booking, DayRecord, LeaderRecor
 from scheduler.settings import SchedulerSettings
 from scheduler.states import OPEN_STATES, State
 from scheduler.store import (
+    Appointment,
     Messages,
     SessionSource,
     appointment_record,
@@ -50,6 +52,7 @@ from scheduler.store import (
     new_record,
     records_query,
     slot_record,
+    table_of,
     transition,
 )
 from scheduler.tables import AppointmentEventRow, AppointmentRow, LeaderRow, PetitionerRow, ReceptionDayRow, SlotRow
@@ -57,6 +60,103 @@ from scheduler.tables import AppointmentEventRow, AppointmentRow, LeaderRow, Pet
 OPEN = tuple(s.value for s in OPEN_STATES)
 MAX_SLOTS_PER_DAY = 96
 SEARCH_LIMIT = 200
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Place:
+    """A slot whose place a booking has just taken, with its leader."""
+
+    id: int
+    leader_id: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    leader: LeaderRecord
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    name: str
+    phone_masked: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewAppointment:
+    """An appointment as it was just inserted: what its record, its link and its messages need."""
+
+    id: int
+    number: str
+    slot_id: int
+    leader_id: int
+    petitioner_id: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    state: str
+    subject: str
+    channel: str
+    created_by: str
+    created_at: dt.datetime
+    link_salt: str
+    link_hash: str
+    rescheduled_from_id: int | None
+
+
+# The booking's statements, built once; their values are bound at execution.
+_SLOTS = table_of(SlotRow)
+_DAYS = table_of(ReceptionDayRow)
+_LEADERS = table_of(LeaderRow)
+_PETITIONERS = table_of(PetitionerRow)
+_APPOINTMENTS = table_of(AppointmentRow)
+_TAKE_PLACE = (
+    update(_SLOTS)
+    .where(_SLOTS.c.id == bindparam("slot_id"), _SLOTS.c.booked < _SLOTS.c.capacity)
+    .values(booked=_SLOTS.c.booked + 1)
+)
+_PLACE = (
+    select(
+        _SLOTS.c.id,
+        _SLOTS.c.leader_id,
+        _SLOTS.c.starts_at,
+        _SLOTS.c.ends_at,
+        _SLOTS.c.capacity,
+        _SLOTS.c.booked,
+        _DAYS.c.cancelled,
+        _DAYS.c.public_booking,
+        *(_LEADERS.c[name].label(f"l_{name}") for name in ("name", "title", "username", "desk", "active")),
+    )
+    .join(_DAYS, _DAYS.c.id == _SLOTS.c.day_id)
+    .join(_LEADERS, _LEADERS.c.id == _SLOTS.c.leader_id)
+    .where(_SLOTS.c.id == bindparam("slot_id"))
+)
+_NEW_PETITIONER = {
+    name: dialect_insert(_PETITIONERS)
+    .on_conflict_do_nothing(index_elements=["id_hash"])
+    .returning(_PETITIONERS.c.id, _PETITIONERS.c.name, _PETITIONERS.c.phone_masked)
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+_KNOWN_PETITIONER = (
+    select(_PETITIONERS.c.id, _PETITIONERS.c.name, _PETITIONERS.c.phone_masked, _PETITIONERS.c.phone_hash)
+    .where(_PETITIONERS.c.id_hash == bindparam("id_hash"))
+    .with_for_update()
+)
+_CLASHES = and_(
+    _APPOINTMENTS.c.starts_at < bindparam("ends_at"),
+    _APPOINTMENTS.c.ends_at > bindparam("starts_at"),
+)
+_OPEN_APPOINTMENTS = (
+    select(_APPOINTMENTS.c.number, _APPOINTMENTS.c.starts_at, _CLASHES)
+    .where(
+        _APPOINTMENTS.c.petitioner_id == bindparam("petitioner_id"),
+        _APPOINTMENTS.c.state.in_(OPEN),
+        _APPOINTMENTS.c.id != bindparam("ignore"),
+    )
+    .order_by(_CLASHES.desc())
+)
+_NEW_APPOINTMENT = insert(_APPOINTMENTS).returning(_APPOINTMENTS.c.id)
+_NUMBER_APPOINTMENT = (
+    update(_APPOINTMENTS).where(_APPOINTMENTS.c.id == bindparam("appointment_id")).values(number=bindparam("number"))
+)
+_NEW_EVENT = insert(table_of(AppointmentEventRow))
 
 
 class Bookings:
@@ -254,102 +354,91 @@ class Bookings:
         channel: str = "staff",
         actor: str,
     ) -> Booking:
-        """Book a petitioner into a slot. Staff bookings are confirmed; phone bookings wait for staff to confirm."""
+        """Book a petitioner into a slot. Staff bookings are confirmed; phone bookings wait for staff to confirm.
+
+        Plain statements, built once, on the session's connection: a booking is the busiest write the hall
+        has, and the ORM's unit of work cost it more than its seven statements did."""
         name = _text(petitioner.name, "the petitioner's name", 1, 32)
         phone = normalise_phone(petitioner.phone)
         id_hash = self.personal.id_hash(petitioner.id_number)
         subject = subject.strip()[:200]
         now = self.clock.now()
+        state = State.CONFIRMED if channel == "staff" else State.REQUESTED
         async with self.db.transaction() as session:
-            slot, leader = await self._take_place(session, slot_id, channel=channel, now=now)
-            person, new = await self._petitioner(session, id_hash, name, phone, update=channel == "staff")
+            place = await self._take_place(session, slot_id, channel=channel, now=now)
+            person, new = await self._petitioner(session, id_hash, name, phone, refresh=channel == "staff")
             if not new:  # someone new has no other appointment to clash with
                 # On the phone page whoever books may not be who the ID number says: say nothing of their bookings.
-                await self._check_petitioner(session, person, slot, discreet=channel == "phone")
-            row = await self._add_appointment(session, slot, person, subject, channel=channel, actor=actor, now=now)
-            state = State.CONFIRMED if channel == "staff" else State.REQUESTED
-            session.add(
-                AppointmentEventRow(
-                    appointment_id=row.id,
-                    at=now,
-                    from_state=None,
-                    to_state=state.value,
-                    actor=actor,
-                    reason=f"booked ({channel})",
-                )
+                await self._check_petitioner(session, person.id, place, discreet=channel == "phone")
+            appointment = await self._add_appointment(
+                session, place, person.id, subject, state, channel=channel, actor=actor, now=now
+            )
+            await session.execute(
+                _NEW_EVENT,
+                {"appointment_id": appointment.id, "at": now, "to_state": state.value, "actor": actor}
+                | {"from_state": None, "reason": f"booked ({channel})"},
             )
             if state is State.CONFIRMED:
-                await self._confirmation(session, row, now=now)
-        return Booking(new_record(row, leader, person), self.personal.link_key(row.link_salt))
+                await self._queue_with_reminders(session, appointment, "booked", now=now, names=(person, place))
+        record = new_record(appointment, place.leader, person.name, person.phone_masked)
+        return Booking(record, self.personal.link_key(appointment.link_salt))
 
-    async def _take_place(
-        self, session: AsyncSession, slot_id: int, *, channel: str, now: dt.datetime
-    ) -> tuple[SlotRow, LeaderRow]:
+    async def _take_place(self, session: AsyncSession, slot_id: int, *, channel: str, now: dt.datetime) -> Place:
         # First statement of the transaction: it takes the lock that serialises bookings of this slot.
-        taken = await session.execute(
-            update(SlotRow)
-            .where(SlotRow.id == slot_id, SlotRow.booked < SlotRow.capacity)
-            .values(booked=SlotRow.booked + 1)
-            .execution_options(synchronize_session=False)
-        )
-        found = (
-            await session.execute(
-                select(SlotRow, ReceptionDayRow, LeaderRow)
-                .join(ReceptionDayRow, ReceptionDayRow.id == SlotRow.day_id)
-                .join(LeaderRow, LeaderRow.id == SlotRow.leader_id)
-                .where(SlotRow.id == slot_id)
-                .execution_options(populate_existing=True)
-            )
-        ).one_or_none()
+        taken = await session.execute(_TAKE_PLACE, {"slot_id": slot_id})
+        found = (await session.execute(_PLACE, {"slot_id": slot_id})).one_or_none()
         if found is None:
             raise SlotNotFound(f"slot {slot_id} does not exist")
-        slot, day, leader = found
-        if day.cancelled:
+        if found.cancelled:
             raise SlotClosed("this reception day has been cancelled")
-        if channel == "phone" and not (self.settings.public_booking and day.public_booking):
+        if channel == "phone" and not (self.settings.public_booking and found.public_booking):
             raise PublicBookingClosed("this reception day is booked through the hall's staff, not online")
-        starts_at = as_utc(slot.starts_at)
+        starts_at = as_utc(found.starts_at)
         if starts_at <= now + dt.timedelta(minutes=self.settings.booking_lead_minutes):
             raise SlotInPast(f"the slot at {_clock(starts_at, self.zone)} has already begun or is too soon to book")
         if starts_at > now + dt.timedelta(days=self.settings.booking_days_ahead):
             raise SlotTooFarAhead(f"slots can be booked at most {self.settings.booking_days_ahead} days ahead")
         if getattr(taken, "rowcount", 1) != 1:
-            raise SlotTaken(
-                f"the slot at {_clock(starts_at, self.zone)} is taken ({slot.booked} of {slot.capacity} places booked)"
-            )
-        return slot, leader
+            taken_places = f"{found.booked} of {found.capacity} places booked"
+            raise SlotTaken(f"the slot at {_clock(starts_at, self.zone)} is taken ({taken_places})")
+        leader = LeaderRecord(
+            found.leader_id, found.l_name, found.l_title, found.l_username, found.l_desk, found.l_active
+        )
+        return Place(found.id, found.leader_id, found.starts_at, found.ends_at, leader)
 
     async def _petitioner(
-        self, session: AsyncSession, id_hash: str, name: str, phone: str, *, update: bool
-    ) -> tuple[PetitionerRow, bool]:
+        self, session: AsyncSession, id_hash: str, name: str, phone: str, *, refresh: bool
+    ) -> tuple[Person, bool]:
         """The petitioner with this ID number (recognised by its hash), created (True), or brought up to date when
         staff book (a phone booking never changes a known petitioner's number: whoever knows an ID number could)."""
         # New, most often: one INSERT. Known (or created by a concurrent first booking): the INSERT does
         # nothing and the row is read, locked.
-        insert = postgresql_insert if self._postgres(session) else sqlite_insert
-        created = await session.scalar(
-            insert(PetitionerRow)
-            .values(id_hash=id_hash, name=name, created_at=self.clock.now(), **self._phone_fields(phone))
-            .on_conflict_do_nothing(index_elements=["id_hash"])
-            .returning(PetitionerRow)
-            .execution_options(populate_existing=True)
-        )
+        phone_fields = self._phone_fields(phone)
+        created = (
+            await session.execute(
+                _NEW_PETITIONER[self._dialect(session)],
+                {"id_hash": id_hash, "name": name, "created_at": self.clock.now(), **phone_fields},
+            )
+        ).one_or_none()
         if created is not None:
-            return created, True
-        query = select(PetitionerRow).where(PetitionerRow.id_hash == id_hash).with_for_update()
-        row = (await session.execute(query)).scalar_one()
-        if not update:
-            return row, False
+            return Person(*created), True
+        row = (await session.execute(_KNOWN_PETITIONER, {"id_hash": id_hash})).one()
+        person = Person(row.id, row.name, row.phone_masked)
+        if not refresh:
+            return person, False
+        changes: dict[str, object] = {}
         if row.name != name:
-            row.name = name
-        if row.phone_hash != self.personal.phone_hash(phone):
-            for key, value in self._phone_fields(phone).items():
-                setattr(row, key, value)
-        return row, False
+            changes["name"] = name
+        if row.phone_hash != phone_fields["phone_hash"]:
+            changes |= phone_fields
+        if changes:
+            await session.execute(update(_PETITIONERS).where(_PETITIONERS.c.id == row.id).values(**changes))
+            person = Person(row.id, name, str(changes.get("phone_masked", row.phone_masked)))
+        return person, False
 
     @staticmethod
-    def _postgres(session: AsyncSession) -> bool:
-        return session.get_bind().dialect.name == "postgresql"
+    def _dialect(session: AsyncSession) -> str:
+        return session.get_bind().dialect.name
 
     def _phone_fields(self, phone: str) -> dict[str, object]:
         return {
@@ -361,23 +450,22 @@ class Bookings:
     async def _check_petitioner(
         self,
         session: AsyncSession,
-        person: PetitionerRow,
-        slot: SlotRow,
+        petitioner_id: int,
+        place: Place,
         *,
         ignore: int | None = None,
         discreet: bool = False,
     ) -> None:
         # One query: their open appointments, the clashing one first.
-        clashes = and_(AppointmentRow.starts_at < slot.ends_at, AppointmentRow.ends_at > slot.starts_at)
         mine = (
             await session.execute(
-                select(AppointmentRow.number, AppointmentRow.starts_at, clashes)
-                .where(
-                    AppointmentRow.petitioner_id == person.id,
-                    AppointmentRow.state.in_(OPEN),
-                    AppointmentRow.id != (ignore or 0),
-                )
-                .order_by(clashes.desc())
+                _OPEN_APPOINTMENTS,
+                {
+                    "petitioner_id": petitioner_id,
+                    "ignore": ignore or 0,
+                    "starts_at": place.starts_at,
+                    "ends_at": place.ends_at,
+                },
             )
         ).all()
         if mine and mine[0][2]:
@@ -397,40 +485,46 @@ class Bookings:
     async def _add_appointment(
         self,
         session: AsyncSession,
-        slot: SlotRow,
-        person: PetitionerRow,
+        place: Place,
+        petitioner_id: int,
         subject: str,
+        state: State,
         *,
         channel: str,
         actor: str,
         now: dt.datetime,
-    ) -> AppointmentRow:
+        rescheduled_from_id: int | None = None,
+    ) -> NewAppointment:
         salt = secrets.token_hex(16)
-        row = AppointmentRow(
-            number=secrets.token_hex(8),  # replaced below, once the id is known
-            slot_id=slot.id,
-            leader_id=slot.leader_id,
-            petitioner_id=person.id,
-            starts_at=slot.starts_at,
-            ends_at=slot.ends_at,
-            state=(State.CONFIRMED if channel == "staff" else State.REQUESTED).value,
-            subject=subject,
-            channel=channel,
-            created_by=actor,
-            created_at=now,
-            link_salt=salt,
-            link_hash=link_hash(self.personal.link_key(salt)),
-        )
-        session.add(row)
-        await session.flush()
-        row.number = f"{as_utc(slot.starts_at).astimezone(self.zone):%Y%m%d}-{row.id:04d}"
-        return row
-
-    async def _confirmation(self, session: AsyncSession, row: AppointmentRow, *, now: dt.datetime) -> None:
-        await self._queue_with_reminders(session, row, "booked", now=now)
+        values = {
+            "slot_id": place.id,
+            "leader_id": place.leader_id,
+            "petitioner_id": petitioner_id,
+            "starts_at": place.starts_at,
+            "ends_at": place.ends_at,
+            "state": state.value,
+            "subject": subject,
+            "channel": channel,
+            "created_by": actor,
+            "created_at": now,
+            "link_salt": salt,
+            "link_hash": link_hash(self.personal.link_key(salt)),
+            "rescheduled_from_id": rescheduled_from_id,
+        }
+        # The number quotes the id, known once the row is in.
+        new_id = (await session.execute(_NEW_APPOINTMENT, {**values, "number": secrets.token_hex(8)})).scalar_one()
+        number = f"{as_utc(place.starts_at).astimezone(self.zone):%Y%m%d}-{new_id:04d}"
+        await session.execute(_NUMBER_APPOINTMENT, {"appointment_id": new_id, "number": number})
+        return NewAppointment(new_id, number, **values)  # type: ignore[arg-type]  # the fields, by name
 
     async def _queue_with_reminders(
-        self, session: AsyncSession, row: AppointmentRow, kind: str, *, now: dt.datetime
+        self,
+        session: AsyncSession,
+        row: Appointment,
+        kind: str,
+        *,
+        now: dt.datetime,
+        names: tuple[Person, Place] | None = None,
     ) -> None:
         reminders = self.messages.reminders(
             row,
@@ -438,7 +532,8 @@ class Bookings:
             day_before=self.settings.reminder_day_at,
             hour_before=dt.timedelta(minutes=self.settings.reminder_hour_minutes),
         )
-        await self.messages.queue_all(session, row, [(kind, now), *reminders], now=now)
+        to = (names[0].name, f"{names[1].leader.name}{names[1].leader.title}") if names else None
+        await self.messages.queue_all(session, row, [(kind, now), *reminders], now=now, to=to)
 
     # ------------------------------------------------------------------ changes
 
@@ -448,7 +543,7 @@ class Bookings:
         async with self.db.transaction() as session:
             row = await appointment_row(session, appointment_id, lock=True)
             await transition(session, row, State.CONFIRMED, actor=actor, at=now)
-            await self._confirmation(session, row, now=now)
+            await self._queue_with_reminders(session, row, "booked", now=now)
             return await appointment_record(session, row, full=True)
 
     async def cancel(self, appointment_id: int, *, actor: str, reason: str) -> AppointmentRecord:
@@ -484,31 +579,34 @@ class Bookings:
         now = self.clock.now()
         async with self.db.transaction() as session:
             # The new slot's place first (the lock that serialises bookings), then the old appointment.
-            slot, _leader = await self._take_place(session, new_slot_id, channel="staff", now=now)
+            place = await self._take_place(session, new_slot_id, channel="staff", now=now)
             old = await appointment_row(session, appointment_id, lock=True)
             if old.slot_id == new_slot_id:
                 raise InvalidRequest("the appointment is already in this slot")
             await transition(
                 session, old, State.RESCHEDULED, actor=actor, at=now, reason=reason or "moved to another slot"
             )
-            person = await session.get(PetitionerRow, old.petitioner_id)
-            assert person is not None
-            await self._check_petitioner(session, person, slot, ignore=old.id)
+            await self._check_petitioner(session, old.petitioner_id, place, ignore=old.id)
             await self._release(session, old)
-            row = await self._add_appointment(session, slot, person, old.subject, channel="staff", actor=actor, now=now)
-            row.rescheduled_from_id = old.id
-            old.rescheduled_to_id = row.id
-            session.add(
-                AppointmentEventRow(
-                    appointment_id=row.id,
-                    at=now,
-                    from_state=None,
-                    to_state=State.CONFIRMED.value,
-                    actor=actor,
-                    reason=f"rescheduled from {old.number}",
-                )
+            appointment = await self._add_appointment(
+                session,
+                place,
+                old.petitioner_id,
+                old.subject,
+                State.CONFIRMED,
+                channel="staff",
+                actor=actor,
+                now=now,
+                rescheduled_from_id=old.id,
             )
-            await self._queue_with_reminders(session, row, "moved", now=now)
+            old.rescheduled_to_id = appointment.id
+            await session.execute(
+                _NEW_EVENT,
+                {"appointment_id": appointment.id, "at": now, "from_state": None, "to_state": State.CONFIRMED.value}
+                | {"actor": actor, "reason": f"rescheduled from {old.number}"},
+            )
+            await self._queue_with_reminders(session, appointment, "moved", now=now)
+            row = await appointment_row(session, appointment.id)
             return Booking(
                 await appointment_record(session, row, full=True, new=True), self.personal.link_key(row.link_salt)
             )

@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -43,6 +43,45 @@ from scheduler.tables import (
 from scheduler.templates import hall_time, render
 
 SYSTEM = "scheduler"  # the actor of what the scheduler does by itself
+
+
+class Appointment(Protocol):
+    """What messages, links and a new record read of an appointment: its row, or one just inserted."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def number(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def slot_id(self) -> int: ...
+    @property
+    def leader_id(self) -> int: ...
+    @property
+    def petitioner_id(self) -> int: ...
+    @property
+    def starts_at(self) -> dt.datetime: ...
+    @property
+    def ends_at(self) -> dt.datetime: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def created_by(self) -> str: ...
+    @property
+    def created_at(self) -> dt.datetime: ...
+    @property
+    def link_salt(self) -> str: ...
+    @property
+    def rescheduled_from_id(self) -> int | None: ...
+
+
+def table_of(model: type[Any]) -> Table:
+    """A mapped class's table, for statements that need no ORM."""
+    table: Table = model.__table__
+    return table
 
 
 class SessionSource(Protocol):
@@ -183,9 +222,34 @@ async def appointment_record(
     return _record(row, leader, petitioner, outcome, rating, history, earlier)
 
 
-def new_record(row: AppointmentRow, leader: LeaderRow, petitioner: PetitionerRow) -> AppointmentRecord:
-    """The record of an appointment just made, from the rows in hand: no outcome, no rating, nothing to read."""
-    return _record(row, leader, petitioner, None, None)
+def new_record(
+    appointment: Appointment, leader: LeaderRecord, petitioner_name: str, phone_masked: str
+) -> AppointmentRecord:
+    """The record of an appointment just made, from what is in hand: no outcome, no rating, nothing to read."""
+    return AppointmentRecord(
+        id=appointment.id,
+        number=appointment.number,
+        state=State(appointment.state),
+        leader=leader,
+        slot_id=appointment.slot_id,
+        room_id=room_id_of(appointment.slot_id),
+        starts_at=as_utc(appointment.starts_at),
+        ends_at=as_utc(appointment.ends_at),
+        petitioner_id=appointment.petitioner_id,
+        petitioner_name=petitioner_name,
+        phone_masked=phone_masked,
+        subject=appointment.subject,
+        channel=appointment.channel,
+        created_by=appointment.created_by,
+        created_at=as_utc(appointment.created_at),
+        arrived_at=None,
+        admitted_at=None,
+        ended_at=None,
+        rescheduled_from_id=appointment.rescheduled_from_id,
+        rescheduled_to_id=None,
+        outcome=None,
+        rating=None,
+    )
 
 
 def _record(
@@ -251,6 +315,12 @@ async def transition(
     )
 
 
+_QUEUE = {
+    name: dialect_insert(table_of(NotificationRow)).on_conflict_do_nothing()
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+
+
 class Messages:
     """Queues a petitioner's messages in the outbox; the Notifier sends them."""
 
@@ -259,13 +329,13 @@ class Messages:
         self.zone = zone
         self.public_url = public_url.rstrip("/")
 
-    def link(self, row: AppointmentRow) -> str:
+    def link(self, row: Appointment) -> str:
         return f"{self.public_url}/v/{self.personal.link_key(row.link_salt)}"
 
     async def queue(
         self,
         session: AsyncSession,
-        row: AppointmentRow,
+        row: Appointment,
         kind: str,
         *,
         now: dt.datetime,
@@ -278,22 +348,26 @@ class Messages:
     async def queue_all(
         self,
         session: AsyncSession,
-        row: AppointmentRow,
+        row: Appointment,
         messages: list[tuple[str, dt.datetime]],
         *,
         now: dt.datetime,
         reason: str = "",
+        to: tuple[str, str] | None = None,
     ) -> None:
-        """Queue (kind, due) messages in one statement; a dedupe key queued before is skipped: never two copies."""
+        """Queue (kind, due) messages in one statement; a dedupe key queued before is skipped: never two copies.
+        `to` is (the petitioner's name, the leader's name and title) when the caller has them in hand."""
         if not messages:
             return
-        leader = await session.get(LeaderRow, row.leader_id)
-        petitioner = await session.get(PetitionerRow, row.petitioner_id)
-        assert leader is not None and petitioner is not None
+        if to is None:
+            leader = await session.get(LeaderRow, row.leader_id)
+            petitioner = await session.get(PetitionerRow, row.petitioner_id)
+            assert leader is not None and petitioner is not None
+            to = (petitioner.name, f"{leader.name}{leader.title}")
         starts_at = as_utc(row.starts_at)
         params = {
-            "name": petitioner.name,
-            "leader": f"{leader.name}{leader.title}",
+            "name": to[0],
+            "leader": to[1],
             "time": hall_time(starts_at, self.zone),
             "number": row.number,
             "link": self.link(row),
@@ -317,11 +391,10 @@ class Messages:
                     "created_at": now,
                 }
             )
-        insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        # Parameters apart from the statement: it is compiled once and cached, whatever the number of messages.
-        await session.execute(insert(NotificationRow).on_conflict_do_nothing(), values)
+        # Parameters apart from the statement, built once: compiled once, whatever the number of messages.
+        await session.execute(_QUEUE[session.get_bind().dialect.name], values)
 
-    def _expiry(self, kind: str, row: AppointmentRow, now: dt.datetime) -> dt.datetime:
+    def _expiry(self, kind: str, row: Appointment, now: dt.datetime) -> dt.datetime:
         """A reminder after the start is noise, and "tomorrow" is wrong once the day has come; a cancellation
         (also "the slot ended before you were received") still matters for a day."""
         starts_at = as_utc(row.starts_at)
@@ -342,7 +415,7 @@ class Messages:
         )
 
     def reminders(
-        self, row: AppointmentRow, *, now: dt.datetime, day_before: dt.time, hour_before: dt.timedelta
+        self, row: Appointment, *, now: dt.datetime, day_before: dt.time, hour_before: dt.timedelta
     ) -> list[tuple[str, dt.datetime]]:
         """The reminders still ahead: the evening before at `day_before` (hall time), and `hour_before` the start.
         Booked after a reminder's time, the confirmation says it all."""
