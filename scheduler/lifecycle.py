@@ -75,20 +75,40 @@ class Lifecycle:
         self.messages = messages
         self.rooms = rooms
         self.desk_camera = desk_camera
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._due = asyncio.Event()
 
     async def start(self) -> None:
         await self.notifier.recover(self.clock.now())
-        self._task = asyncio.create_task(self._run(), name="scheduler")
+        self.messages.on_due = self._due.set
+        self._tasks = [
+            asyncio.create_task(self._run(), name="scheduler"),
+            asyncio.create_task(self._deliver_when_due(), name="scheduler-sms"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        self.messages.on_due = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
+        self._tasks = []
+
+    async def _deliver_when_due(self) -> None:
+        """A message due now (a booking's confirmation, a cancellation) goes out at once, not at the next pass.
+        Nudges that come while a delivery runs make one more delivery, which takes them all."""
+        while True:
+            await self._due.wait()
+            self._due.clear()
+            try:
+                await self.notifier.deliver_due(self.clock.now())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next pass tries again
+                logger.exception("sending the messages due now failed")
 
     async def _run(self) -> None:
         while True:

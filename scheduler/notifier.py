@@ -12,19 +12,41 @@ import datetime as dt
 import json
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from scheduler.clock import as_utc
 from scheduler.personal import PersonalData, mask_phone
 from scheduler.records import NotificationRecord
 from scheduler.settings import SmsSettings
 from scheduler.sms import AliyunSms, DeliveryFailed, SendReceipt, SmsBackend, SmsMessage, TencentSms, WebhookSms
-from scheduler.store import SessionSource
+from scheduler.store import SessionSource, table_of
 from scheduler.tables import AppointmentRow, NotificationRow, PetitionerRow
 
 logger = logging.getLogger(__name__)
 
 BATCH = 50  # messages claimed per pass
+
+# A delivery's statements, built once (a booking's confirmation is sent right after it).
+_OUTBOX = table_of(NotificationRow)
+_CLAIM = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("notification_id"), _OUTBOX.c.state == "pending")
+    .values(state="sending", attempts=_OUTBOX.c.attempts + 1)
+    .returning(
+        _OUTBOX.c.petitioner_id,
+        _OUTBOX.c.kind,
+        _OUTBOX.c.params,
+        _OUTBOX.c.text,
+        _OUTBOX.c.expires_at,
+        _OUTBOX.c.attempts,
+    )
+)
+_PHONE = select(PetitionerRow.phone_secret).where(PetitionerRow.id == bindparam("petitioner_id"))
+_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("notification_id"))
+    .values(state="sent", sent_at=bindparam("at"), backend=bindparam("via"), provider_id=bindparam("provider"))
+)
 
 
 class LogSms:
@@ -97,31 +119,26 @@ class Notifier:
 
     async def _deliver(self, notification_id: int, now: dt.datetime, delivery: Delivery) -> None:
         async with self.db.transaction() as session:
-            claimed = await session.execute(
-                update(NotificationRow)
-                .where(NotificationRow.id == notification_id, NotificationRow.state == "pending")
-                .values(state="sending", attempts=NotificationRow.attempts + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if getattr(claimed, "rowcount", 0) != 1:
+            claimed = (await session.execute(_CLAIM, {"notification_id": notification_id})).one_or_none()
+            if claimed is None:
                 return  # another process took it
-            row = await session.get(NotificationRow, notification_id, populate_existing=True)
-            assert row is not None
-            if now >= as_utc(row.expires_at):
-                row.state, row.last_error = "dropped", "its time had passed before it could be sent"
+            if now >= as_utc(claimed.expires_at):
+                await session.execute(
+                    update(_OUTBOX)
+                    .where(_OUTBOX.c.id == notification_id)
+                    .values(state="dropped", last_error="its time had passed before it could be sent")
+                )
                 delivery.dropped += 1
                 return
-            person = await session.get(PetitionerRow, row.petitioner_id)
-            appointment = await session.get(AppointmentRow, row.appointment_id)
-            assert person is not None and appointment is not None
+            phone_secret = (await session.execute(_PHONE, {"petitioner_id": claimed.petitioner_id})).scalar_one()
             message = SmsMessage(
-                to=self.personal.decrypt_phone(person.phone_secret),
-                template=row.kind,
-                params=json.loads(row.params),
-                text=row.text,
-                reference=f"n-{row.id}",
+                to=self.personal.decrypt_phone(phone_secret),
+                template=claimed.kind,
+                params=json.loads(claimed.params),
+                text=claimed.text,
+                reference=f"n-{notification_id}",
             )
-            attempts = row.attempts
+            attempts = claimed.attempts
         # The send happens outside the transaction: a slow carrier must not hold a database lock.
         try:
             receipt = await self.backend.send(message)
@@ -137,9 +154,13 @@ class Notifier:
             return
         async with self.db.transaction() as session:
             await session.execute(
-                update(NotificationRow)
-                .where(NotificationRow.id == notification_id)
-                .values(state="sent", sent_at=now, backend=receipt.backend, provider_id=receipt.provider_id)
+                _SENT,
+                {
+                    "notification_id": notification_id,
+                    "at": now,
+                    "via": receipt.backend,
+                    "provider": receipt.provider_id,
+                },
             )
         delivery.sent += 1
 

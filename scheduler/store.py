@@ -7,11 +7,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, Table, select, update
+from sqlalchemy import Select, Table, event, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -328,6 +329,8 @@ class Messages:
         self.personal = personal
         self.zone = zone
         self.public_url = public_url.rstrip("/")
+        # Told once a transaction that queued a message due now has committed (the scheduler's loop sends it).
+        self.on_due: Callable[[], None] | None = None
 
     def link(self, row: Appointment) -> str:
         return f"{self.public_url}/v/{self.personal.link_key(row.link_salt)}"
@@ -393,6 +396,13 @@ class Messages:
             )
         # Parameters apart from the statement, built once: compiled once, whatever the number of messages.
         await session.execute(_QUEUE[session.get_bind().dialect.name], values)
+        if self.on_due is not None and any(due <= now for _, due in messages):
+            # After the commit, not now: before it, the sender would not see the message.
+            event.listen(session.sync_session, "after_commit", self._committed, once=True)
+
+    def _committed(self, _session: object) -> None:
+        if self.on_due is not None:
+            self.on_due()
 
     def _expiry(self, kind: str, row: Appointment, now: dt.datetime) -> dt.datetime:
         """A reminder after the start is noise, and "tomorrow" is wrong once the day has come; a cancellation

@@ -192,6 +192,31 @@ async def test_search_by_number_name_or_phone_within_days_leaders_and_states(hal
     assert numbers(await scheduler.bookings.search(text="王五", states=[State.CONFIRMED, State.REQUESTED])) == []
 
 
+async def test_the_confirmation_sms_goes_out_at_once_not_at_the_next_pass(hall, sms, clock):
+    scheduler, day, _ = hall
+    await scheduler.lifecycle.start()  # its first pass runs, then it waits for the clock, which stands still
+    await asyncio.sleep(0.1)
+    booking = await scheduler.bookings.book(day.slots[0].id, petitioner(), "", actor="staff1")
+    for _ in range(100):
+        if sms.sent:
+            break
+        await asyncio.sleep(0.02)
+    assert sms.kinds() == ["booked"] and booking.appointment.number in sms.sent[0].text
+    with pytest.raises(SlotTaken):  # refused, rolled back: nothing to send
+        await scheduler.bookings.book(day.slots[0].id, petitioner(1, phone="13900001111"), "", actor="staff1")
+    await scheduler.bookings.book(day.slots[1].id, petitioner(2, phone="13700002222"), "", channel="phone", actor="p")
+    await scheduler.bookings.cancel(booking.appointment.id, actor="staff1", reason="领导临时公出")
+    for _ in range(100):
+        if len(sms.sent) > 1:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    assert sms.kinds() == ["booked", "cancelled"]  # a phone booking waits for staff to confirm it
+    clock.advance(minutes=1)
+    await scheduler.lifecycle.run_once()
+    assert sms.kinds() == ["booked", "cancelled"]  # the pass finds nothing left to send
+
+
 async def test_cancel_frees_the_place_drops_the_reminders_and_tells_the_petitioner(hall, db):
     scheduler, day, _ = hall
     booking = await scheduler.bookings.book(day.slots[0].id, petitioner(), "", actor="staff1")
