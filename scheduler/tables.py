@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -161,6 +162,8 @@ class NotificationRow(Base):
     """The outbox. `dedupe_key` is unique: one reminder is queued once, however often it is asked for."""
 
     __tablename__ = "notifications"
+    # The notifier's question: pending, and due by now (reminders for weeks ahead wait among them).
+    __table_args__ = (Index("ix_notifications_due", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
