@@ -35,12 +35,12 @@ class OneTripCursor:
         self._rows = []
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> OneTripCursor:
-        result = await self._connection._execute(_execute, self._connection._conn, sql, parameters or ())
+        result = await self._connection.run(_execute, sql, parameters or ())
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> OneTripCursor:
-        result = await self._connection._execute(_execute_many, self._connection._conn, sql, parameters)
+        result = await self._connection.run(_execute_many, sql, parameters)
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
@@ -61,18 +61,37 @@ class OneTripCursor:
 
 
 class OneTripConnection(aiosqlite.Connection):
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self._last_done = [True]  # set by the thread when the last statement queued has run
+
     def cursor(self) -> OneTripCursor:  # type: ignore[override]
         return OneTripCursor(self)
 
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """`function(sqlite3_connection, *args)` on the connection's thread."""
+        done = self._last_done = [False]
+
+        def call() -> Any:
+            try:
+                return function(self._conn, *args)
+            finally:
+                done[0] = True
+
+        return await self._execute(call)
+
     # sqlite3's commit and rollback do nothing outside a transaction (a read in autocommit, a connection going
-    # back to the pool after one): then the trip is saved. Every statement has returned by the time SQLAlchemy
-    # commits or rolls back, so the thread is idle and the flag is current.
+    # back to the pool after one): then the trip is saved. Only when the thread has run the last statement,
+    # though: one whose caller was cancelled may still be queued, and may yet begin a transaction.
+    def _idle_outside_transaction(self) -> bool:
+        return self._last_done[0] and not self._conn.in_transaction
+
     async def commit(self) -> None:
-        if self._conn.in_transaction:
+        if not self._idle_outside_transaction():
             await super().commit()
 
     async def rollback(self) -> None:
-        if self._conn.in_transaction:
+        if not self._idle_outside_transaction():
             await super().rollback()
 
 

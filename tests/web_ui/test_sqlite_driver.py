@@ -5,6 +5,7 @@ their meaning (a rollback undoes, a failed statement changes nothing, concurrent
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,29 @@ async def test_concurrent_writers_all_land(db: Database) -> None:
     async with db.engine.connect() as connection:
         count = (await connection.execute(select(things.c.count).where(things.c.name == "counter"))).scalar_one()
     assert count == 40
+
+
+async def test_a_cancelled_statement_still_gets_its_rollback(db: Database) -> None:
+    """A rollback is skipped only when the thread has run the last statement: a caller cancelled while its
+    INSERT waits in the queue must not leave that INSERT's transaction open (and SQLite's write lock held)."""
+    release = threading.Event()
+
+    def slow_insert(connection) -> None:
+        release.wait(5)
+        connection.execute("INSERT INTO things (name, count) VALUES ('half', 0)")  # begins a transaction
+
+    async with db.engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        task = asyncio.create_task(raw.run(slow_insert))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        rollback = asyncio.create_task(raw.rollback())
+        await asyncio.sleep(0.05)
+        release.set()
+        await rollback
+        assert not raw._conn.in_transaction
+    async with db.transaction() as session:  # the write lock is free
+        await session.execute(insert(things), {"name": "next"})
+    async with db.engine.connect() as connection:
+        names = (await connection.execute(select(things.c.name))).scalars().all()
+    assert names == ["next"]
