@@ -35,12 +35,12 @@ class OneTripCursor:
         self._rows = []
 
     async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> OneTripCursor:
-        result = await self._connection.run(_execute, sql, parameters or ())
+        result = await self._connection.run(_statement, False, sql, parameters or ())
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> OneTripCursor:
-        result = await self._connection.run(_execute_many, sql, parameters)
+        result = await self._connection.run(_statement, True, sql, parameters)
         self.description, self.rowcount, self.lastrowid, self._rows = result
         return self
 
@@ -107,22 +107,16 @@ def connector(path: str, **options: Any) -> Callable[[], Awaitable[OneTripConnec
     return connect
 
 
-def _execute(connection: sqlite3.Connection, sql: str, parameters: Sequence[Any]) -> tuple[Any, int, Any, list[Any]]:
-    cursor = connection.cursor()
-    try:
-        cursor.execute(sql, parameters)
-        rows = cursor.fetchall() if cursor.description else []
-        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
-    finally:
-        cursor.close()
-
-
-def _execute_many(
-    connection: sqlite3.Connection, sql: str, parameters: Iterable[Sequence[Any]]
+def _statement(
+    connection: sqlite3.Connection, many: bool, sql: str, parameters: Any
 ) -> tuple[Any, int, Any, list[Any]]:
+    """Run one statement (`executemany` when `many`), read its rows, close its cursor: one trip."""
     cursor = connection.cursor()
     try:
-        cursor.executemany(sql, parameters)
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
         rows = cursor.fetchall() if cursor.description else []
         return cursor.description, cursor.rowcount, cursor.lastrowid, rows
     finally:
