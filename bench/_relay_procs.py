@@ -50,6 +50,7 @@ NOISE = 3.0  # luma sensor noise, standard deviation
 
 ROOM = "bench"
 BASELINE_SETTLE = 2.0  # seconds of publishing before the relay's 0-subscriber memory is read
+IDLE_SETTLE = 2.0  # seconds after the subscribers leave before the relay's 0-subscriber window
 CONNECT_TIMEOUT = 30.0
 
 logger = logging.getLogger("bench.relay")
@@ -285,6 +286,17 @@ async def report_and_wait(ctl: Connection, result: dict[str, Any]) -> None:
         raise RuntimeError(f"expected stop, got {message[0]!r}")
 
 
+async def idle_window(seconds: float) -> dict[str, float]:
+    """The relay's CPU over `seconds` once its subscribers have left, in the same process: the
+    K = 0 half of a paired measurement, so the per-subscriber figure is not the difference of two
+    processes (whose idle CPU alone differs by +-0.002 cores from run to run)."""
+    await asyncio.sleep(IDLE_SETTLE)
+    first = process_snapshot()
+    await asyncio.sleep(seconds)
+    last = process_snapshot()
+    return {kind: window_cpu(first, last, kind) for kind in ("cpu", "user", "sys")}
+
+
 def window_cpu(first: dict[str, Any], last: dict[str, Any], kind: str = "cpu") -> float:
     """CPU of this process over the window, in cores (1.0 = one core busy all the time).
 
@@ -397,11 +409,13 @@ async def _our_relay(
     await asyncio.sleep(BASELINE_SETTLE)
     baseline_rss_kb = vm_rss_kb()
 
+    subscribers = []
     for _ in range(k):
         _, index, offer = await receive(subscriber_conn)
         subscriber = node.join(ROOM, name=f"s{index}", role="observer", may_open=False, transient=True)
         subscription = await node.subscribe(subscriber, publisher.id, offer)
         subscriber_conn.send(("answer", index, subscription.answer_sdp))
+        subscribers.append(subscriber)
 
     tracks = sorted(forwarder.tracks, key=id)
 
@@ -423,6 +437,10 @@ async def _our_relay(
         profiler.disable()
         profiler.dump_stats(f"{profile_path}.k{k}")
     wall = last["wall"] - first["wall"]
+    sent = [t.frames_sent for t in tracks]
+    for subscriber in subscribers:
+        await node.leave(subscriber)
+    idle = await idle_window(wall)
     counters = (
         "forwarded_frames",
         "forwarded_bytes",
@@ -446,8 +464,9 @@ async def _our_relay(
                 "keyframes_in": forwarder.keyframes_in,
                 "keyframe_requests_received": forwarder.keyframes.requests_received,
             },
+            "idle": idle,
             "per_subscriber_frames_dropped": [t.frames_dropped for t in tracks],
-            "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["sent"], last["sent"], strict=True)],
+            "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["sent"], sent, strict=True)],
             "log": tally.report(),
         },
     )
@@ -502,6 +521,10 @@ async def _media_relay(
 
     first, last = await measure(ctl, {}, snapshot)
     wall = last["wall"] - first["wall"]
+    for subscriber_pc in subscriber_pcs:  # the re-encoders stop; the decoding drain goes on
+        await subscriber_pc.close()
+    subscriber_pcs.clear()
+    idle = await idle_window(wall)
     await report_and_wait(
         ctl,
         {
@@ -510,14 +533,13 @@ async def _media_relay(
             "cpu_sys": window_cpu(first, last, "sys"),
             "rss_baseline_kb": baseline_rss_kb,
             "rss_kb": last["rss_kb"],
+            "idle": idle,
             "decoded_fps": (last["decoded"] - first["decoded"]) / wall,
             "sent_fps_per_subscriber": [(b - a) / wall for a, b in zip(first["encoded"], last["encoded"], strict=True)],
             "log": tally.report(),
         },
     )
     sink_task.cancel()
-    for subscriber_pc in subscriber_pcs:
-        await subscriber_pc.close()
     await pc.close()
 
 

@@ -12,7 +12,8 @@ subscribers. Everything runs on 127.0.0.1 and the numbers are only printed, neve
 
 Per relay and K it measures:
 - relay CPU: time.process_time() of the relay process over the window, in cores;
-- CPU per subscriber: (relay CPU - the same relay's K=0 CPU) / K, and the raw relay CPU / K;
+- CPU per subscriber: (relay CPU - the same process's CPU over an equal window after its
+  subscribers have left) / K, and the raw relay CPU / K;
 - memory per subscriber: (relay VmRSS at the end of the window - VmRSS of the same relay process
   with the publisher connected and 0 subscribers) / K;
 - subscriber fps: decoded frames per second (min and median over the decoding subscribers) and,
@@ -20,9 +21,9 @@ Per relay and K it measures:
 - added latency: capture-to-decode latency (stamped pixels, median and p90) minus that of a direct
   publisher -> subscriber connection measured in the same run.
 
-The "ours" K=0 baseline is the node with a publisher and no subscriber (it does not decode). The
-MediaRelay K=0 baseline is MediaRelay with one local subscriber that drains the decoded frames, so
-it is receive + decode: the per-subscriber cost is the re-encode. To keep the subscriber process
+The "ours" 0-subscriber window is the node with its publisher and no subscriber (it does not decode).
+MediaRelay's is MediaRelay with one local subscriber that drains the decoded frames, so it is receive
++ decode: the per-subscriber cost is the re-encode. To keep the subscriber process
 from starving the two cores, only the first --decoders subscribers decode; the rest count complete
 encoded frames at aiortc's receiver (RTP timestamp gaps show skipped frames) and never decode.
 """
@@ -100,7 +101,9 @@ def run_config(config: Config, args: argparse.Namespace) -> dict[str, Any]:
         start_at = time.time() + args.warmup
         for control in controls.values():
             control.send(("window", start_at, start_at + args.seconds))
-        results = collect(controls, processes, "result", timeout=args.warmup + args.seconds + 60)
+        # the relay measures its 0-subscriber window after the main one
+        wait = args.warmup + 2 * args.seconds + procs.IDLE_SETTLE + 60
+        results = collect(controls, processes, "result", timeout=wait)
         results["subscribers"]["silent"] = ready["subscribers"]["silent"]
         return results
     finally:
@@ -151,9 +154,7 @@ def stop_processes(controls: dict[str, Any], processes: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- derived numbers
 
 
-def summarise(
-    config: Config, raw: dict[str, Any], baseline: dict[str, Any] | None, direct: dict[str, Any] | None
-) -> dict[str, Any]:
+def summarise(config: Config, raw: dict[str, Any], direct: dict[str, Any] | None) -> dict[str, Any]:
     """The per-configuration row of the final table, from the processes' raw reports."""
     subs, relay = raw["subscribers"], raw.get("relay")
     latency = subs["latency_ms"]
@@ -183,13 +184,12 @@ def summarise(
         row["relay_user_cpu"], row["relay_sys_cpu"] = relay.get("cpu_user"), relay.get("cpu_sys")
         row["rss_mb"] = relay["rss_kb"] / 1024
         row["rss_delta_mb"] = (relay["rss_kb"] - relay["rss_baseline_kb"]) / 1024
-        if config.k:
-            row["cpu_per_sub_raw"] = relay["cpu"] / config.k
-            row["rss_per_sub_mb"] = row["rss_delta_mb"] / config.k
-            if baseline is not None:
-                row["cpu_per_sub"] = (relay["cpu"] - baseline["relay_cpu"]) / config.k
-                if row["relay_user_cpu"] is not None and baseline.get("relay_user_cpu") is not None:
-                    row["user_cpu_per_sub"] = (row["relay_user_cpu"] - baseline["relay_user_cpu"]) / config.k
+        idle = relay["idle"]
+        row["idle_cpu"], row["idle_user_cpu"], row["idle_sys_cpu"] = idle["cpu"], idle["user"], idle["sys"]
+        row["cpu_per_sub_raw"] = relay["cpu"] / config.k
+        row["rss_per_sub_mb"] = row["rss_delta_mb"] / config.k
+        row["cpu_per_sub"] = (relay["cpu"] - idle["cpu"]) / config.k
+        row["user_cpu_per_sub"] = (relay["cpu_user"] - idle["user"]) / config.k
         row["total_cpu"] = relay["cpu"] + row["publisher_cpu"] + row["subscribers_cpu"]
         row["relay_sent_fps_min"] = min(relay["sent_fps_per_subscriber"], default=None)
         for key in ("window", "totals", "per_subscriber_frames_dropped", "sent_fps_per_subscriber", "decoded_fps"):
@@ -218,9 +218,9 @@ def progress_line(row: dict[str, Any]) -> str:
     parts = [f"{RELAY_NAMES[row['relay']]:>10} K={row['k']:<2}"]
     if "relay_cpu" in row:
         parts.append(f"relay cpu {row['relay_cpu']:.3f}")
-        if row["k"]:
-            parts.append(f"cpu/sub {fmt(row.get('cpu_per_sub'), '.4f')} (raw {row['cpu_per_sub_raw']:.4f})")
-            parts.append(f"rss/sub {row['rss_per_sub_mb']:.2f} MB")
+        parts.append(f"0 subs {row['idle_cpu']:.3f}")
+        parts.append(f"cpu/sub {row['cpu_per_sub']:.4f} (raw {row['cpu_per_sub_raw']:.4f})")
+        parts.append(f"rss/sub {row['rss_per_sub_mb']:.2f} MB")
     if row["fps_min"] is not None:
         parts.append(f"fps {row['fps_min']:.1f}/{row['fps_median']:.1f}")
     if row["encoded_fps_min"] is not None:
@@ -311,25 +311,21 @@ def print_report(
             f"p90 {direct['latency_p90']:.1f} ms; publisher {direct['publisher_kbps']:.0f} kbps, "
             f"{direct['publisher_fps']:.1f} fps"
         )
-    for relay in ("ours", "mediarelay"):
-        base = rows.get(Config(relay, 0))
-        if base and "error" not in base:
-            print(
-                f"{RELAY_NAMES[relay]} K=0 baseline: relay CPU {base['relay_cpu']:.3f} cores, "
-                f"RSS {base['rss_mb']:.0f} MB"
-            )
 
     def ratio_of(key: str) -> Cell:
         return lambda both: ratio(both["mediarelay"].get(key), both["ours"].get(key))
 
     print_table(
-        "Relay CPU (cores) and memory; CPU/sub = (CPU - K=0 CPU) / K, raw = CPU / K",
+        "Relay CPU (cores) and memory; 0 subs = the same process once its subscribers left,"
+        " CPU/sub = (CPU - 0 subs) / K, raw = CPU / K",
         rows,
         ks,
         skipped,
         [
             ("MediaNode CPU", "ours", lambda r: f"{r['relay_cpu']:.3f}"),
+            ("0 subs", "ours", lambda r: f"{r['idle_cpu']:.3f}"),
             ("MediaRelay CPU", "mediarelay", lambda r: f"{r['relay_cpu']:.3f}"),
+            ("0 subs", "mediarelay", lambda r: f"{r['idle_cpu']:.3f}"),
             ("MR/ours", "ratio", ratio_of("relay_cpu")),
             ("MediaNode CPU/sub (raw)", "ours", per_sub("cpu_per_sub")),
             ("MediaRelay CPU/sub (raw)", "mediarelay", per_sub("cpu_per_sub")),
@@ -431,7 +427,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ks",
         default="1,4,8,16",
-        help="subscriber counts, comma-separated (K=0 baselines always run); default 1,4,8,16",
+        help="subscriber counts, comma-separated; default 1,4,8,16",
     )
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds after connecting before measuring")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the measurement window")
@@ -462,10 +458,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def plan(args: argparse.Namespace) -> tuple[list[Config], set[Config]]:
-    configs = [Config("direct", 1)] + [Config("ours", k) for k in [0, *args.ks]]
+    configs = [Config("direct", 1)] + [Config("ours", k) for k in args.ks]
     skipped: set[Config] = set()
     if not args.skip_mediarelay:
-        for k in [0, *args.ks]:
+        for k in args.ks:
             config = Config("mediarelay", k)
             if k > args.mediarelay_max_k:
                 skipped.add(config)
@@ -487,14 +483,8 @@ def main(argv: list[str] | None = None) -> int:
             rows[config] = {"relay": config.relay, "k": config.k, "error": str(exc)}
             print(f"  ERROR: {exc}", file=sys.stderr, flush=True)
             continue
-        baseline = rows.get(Config(config.relay, 0))
         direct = rows.get(Config("direct", 1))
-        row = summarise(
-            config,
-            raw,
-            baseline if baseline and "error" not in baseline else None,
-            direct if direct and "error" not in direct else None,
-        )
+        row = summarise(config, raw, direct if direct and "error" not in direct else None)
         rows[config] = row
         print("  " + progress_line(row), file=sys.stderr, flush=True)
         for role, entries in row.get("log", {}).items():

@@ -33,7 +33,9 @@ import queue
 import random
 import socket
 import struct
+import sys
 import threading
+import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -44,11 +46,9 @@ import aiortc.rtcdtlstransport
 import aiortc.rtcicetransport
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
-import av
-from aiortc import RTCRtpReceiver, RTCRtpSender, clock
-from aiortc.codecs.h264 import H264Encoder
+from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket, wrap_rtx
+from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensions, RtpPacket
 from aiortc.utils import random32, uint16_add, uint16_gt, uint32_add
 
 logger = logging.getLogger(__name__)
@@ -283,40 +283,69 @@ def codec_info(codec: Any) -> CodecInfo:
 # --------------------------------------------------------------------------- forwarding sender
 
 
-VP8_PACKET_MAX = 1300  # bytes of RTP payload, as aiortc's own VP8 packetiser
+# Linux's UDP generic segmentation offload (GSO): one sendmsg carries a run of equal-sized datagrams
+# (the last may be shorter) and the kernel cuts them apart. Python names UDP_SEGMENT from 3.12.
+UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)  # <linux/udp.h>
+GSO_MAX_SEGMENTS = 64  # the kernel's UDP_MAX_SEGMENTS before Linux 5.x raised it to 128
+GSO_MAX_BYTES = 60_000  # a run is one IP packet inside the kernel: under 64 KiB with its headers
+RTP_HEADER = struct.Struct("!BBHLL")
 
 
-class Packetizer:
-    """Splits one encoded frame into RTP payloads, once for every subscriber of a track.
+def segment_runs(packets: list[bytes]) -> list[list[bytes]]:
+    """Group packets, keeping their order, into runs that one GSO send can carry: equal sizes, except
+    that the last of a run may be shorter."""
+    runs: list[list[bytes]] = []
+    run: list[bytes] = []
+    size = total = 0
+    extendable = False
+    for packet in packets:
+        length = len(packet)
+        if extendable and length <= size and len(run) < GSO_MAX_SEGMENTS and total + length <= GSO_MAX_BYTES:
+            run.append(packet)
+            total += length
+            extendable = length == size
+        else:
+            run = [packet]
+            runs.append(run)
+            size = total = length
+            extendable = True
+    return runs
 
-    VP8 is packetised here (RFC 7741: a 4-byte payload descriptor with a 15-bit picture id that runs
-    per track, which is what each subscriber sees anyway); H.264 uses aiortc's packetiser
-    (single NAL units, STAP-A, FU-A); an audio frame is one payload.
-    """
 
-    def __init__(self, codec: CodecInfo) -> None:
-        name = codec.name.upper()
-        self._vp8 = name == "VP8"
-        self._h264 = H264Encoder() if name == "H264" else None
-        self._picture_id = random.randrange(1 << 15)
+NTP_EPOCH_NS = 2_208_988_800 * 1_000_000_000  # 1900-01-01 to 1970-01-01
 
-    def payloads(self, frame: EncodedFrame, time_base: Any) -> list[bytes]:
-        data = frame.data
-        if self._vp8:
-            picture_id = self._picture_id
-            self._picture_id = (picture_id + 1) & 0x7FFF
-            # X=1 (extensions), S=1 on the partition's first packet, I=1 (picture id), M=1 (15 bits)
-            first = bytes((0x90, 0x80, 0x80 | picture_id >> 8, picture_id & 0xFF))
-            rest = bytes((0x80, 0x80, 0x80 | picture_id >> 8, picture_id & 0xFF))
-            size = VP8_PACKET_MAX - 4
-            return [first + data[:size]] + [rest + data[i : i + size] for i in range(size, len(data), size)]
-        if self._h264 is not None:
-            packet = av.Packet(data)
-            packet.pts = frame.timestamp
-            packet.time_base = time_base
-            payloads, _ = self._h264.pack(packet)
-            return payloads
-        return [data]
+
+class HeaderExtensionBlock:
+    """A sender's RTP header extension block (RFC 8285): the mid and abs-send-time, as aiortc lays
+    them out for the negotiated ids. It is the same on every packet but for abs-send-time's three
+    bytes, so it is laid out once through aiortc's map and only those bytes are put in per frame."""
+
+    def __init__(self, extensions_map: Any, mid: str | None) -> None:
+        self._map, self._mid = extensions_map, mid
+        self._fixed: bytes | None = b"" if extensions_map is None else None
+        self._around: tuple[bytes, bytes] | None = None  # what comes before and after abs-send-time
+        if extensions_map is None:
+            return
+        low, high = self._lay_out(0), self._lay_out(0xFFFFFF)
+        changed = [i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b]
+        if low == high:  # no abs-send-time negotiated
+            self._fixed = low
+        elif len(low) == len(high) and changed == list(range(changed[0], changed[0] + 3)):
+            self._around = low[: changed[0]], low[changed[0] + 3 :]
+        # otherwise a layout this does not know: laid out again every frame
+
+    def _lay_out(self, abs_send_time: int) -> bytes:
+        values = HeaderExtensions()
+        values.mid, values.abs_send_time = self._mid, abs_send_time
+        profile, data = self._map.set(values)
+        return struct.pack("!HH", profile, len(data) >> 2) + data if data else b""
+
+    def build(self, abs_send_time: int) -> bytes:
+        if self._fixed is not None:
+            return self._fixed
+        if self._around is not None:
+            return self._around[0] + abs_send_time.to_bytes(3, "big") + self._around[1]
+        return self._lay_out(abs_send_time)
 
 
 class SendResult(enum.IntEnum):
@@ -331,8 +360,9 @@ def install_forwarding_sender(sender: RTCRtpSender, write_buffer_limit: int = 64
     aiortc's sender runs one task per subscriber that awaits each frame and pushes every packet
     through four coroutine layers. Here the forwarder hands each frame to `send_frame()`, which adds
     the RTP header (extensions built once per frame), encrypts and writes to the nominated ICE pair's
-    socket: no task wakes per subscriber, nothing is encoded. NACKs are answered from a history of
-    plain tuples. The sender's own task only marks start and stop, so RTCRtpSender.stop() still works.
+    socket, a frame's packets in one system call where the kernel offers UDP segmentation: no task
+    wakes per subscriber, nothing is encoded. NACKs are answered from a history of plain tuples. The
+    sender's own task only marks start and stop, so RTCRtpSender.stop() still works.
     `write_buffer_limit`: bytes backed up in the socket's send buffer (the only queue a forwarded frame
     ever waits in) before frames are skipped.
     """
@@ -343,36 +373,53 @@ def install_forwarding_sender(sender: RTCRtpSender, write_buffer_limit: int = 64
 
 
 _PRIVATE = "_RTCRtpSender__"
+_NTP_TIMESTAMP, _RTP_TIMESTAMP = _PRIVATE + "ntp_timestamp", _PRIVATE + "rtp_timestamp"
+_OCTET_COUNT, _PACKET_COUNT = _PRIVATE + "octet_count", _PRIVATE + "packet_count"
+_DTLS_TX_BYTES, _DTLS_TX_PACKETS = "_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets"
 
 
 class ForwardingSender:
     def __init__(self, sender: RTCRtpSender, write_buffer_limit: int) -> None:
         self._sender = sender
         self._write_buffer_limit = write_buffer_limit
-        # sequence number % RTP_HISTORY_SIZE -> (sequence number, marker, timestamp, payload, extensions)
-        self._history: dict[int, tuple[int, int, int, bytes, Any]] = {}
+        # sequence number % RTP_HISTORY_SIZE -> (sequence number, marker, timestamp, payload, header extension)
+        self._history: dict[int, tuple[int, int, int, bytes, bytes]] = {}
         self._payload_type = 0
         self._ready = False
-        self._extensions_map: Any = None
-        self._mid: str | None = None
+        self._connected = False
+        self._header_extension = HeaderExtensionBlock(None, None)
         self._srtp: Any = None
         self._ice: Any = None
+        self._dtls: Any = None
         self._sequence_number = aiortc.rtcrtpsender.random_sequence_number()  # below 2^15: SRTP rollover
         self._timestamp_origin = random32()
         self._octets = 0
         self._packets = 0
         self._failures = 0
+        # The nominated pair's socket, duplicated for sendmsg (asyncio's transport has no sendmsg);
+        # None where it cannot segment (a TURN relay, another OS, a kernel or card that refused).
+        self._gso_allowed = sys.platform == "linux"
+        self._gso_transport: Any = None
+        self._gso_socket: socket.socket | None = None
+        self.gso_sends = 0  # system calls that carried a run of packets
 
     async def run(self, codec: Any) -> None:
         """Stands in for RTCRtpSender._run_rtp, which aiortc starts once DTLS is connected."""
         sender = self._sender
         track = getattr(sender, _PRIVATE + "track")
         self._payload_type = codec.payloadType
-        self._extensions_map = getattr(sender, _PRIVATE + "rtp_header_extensions_map")
-        self._mid = getattr(sender, _PRIVATE + "mid")
-        dtls = sender.transport
+        self._header_extension = HeaderExtensionBlock(
+            getattr(sender, _PRIVATE + "rtp_header_extensions_map"), getattr(sender, _PRIVATE + "mid")
+        )
+        dtls = self._dtls = sender.transport
         self._srtp = dtls._tx_srtp
         self._ice = dtls.transport._connection
+
+        def on_dtls_state() -> None:
+            self._connected = dtls.state == "connected"
+
+        on_dtls_state()
+        dtls.on("statechange", on_dtls_state)
         getattr(sender, _PRIVATE + "rtp_started").set()
         self._ready = True
         try:
@@ -383,6 +430,8 @@ class ForwardingSender:
             pass
         finally:
             self._ready = False
+            dtls.remove_listener("statechange", on_dtls_state)
+            self._close_gso_socket()
             if track is not None:
                 track.stop()
             getattr(sender, _PRIVATE + "rtp_exited").set()
@@ -390,41 +439,48 @@ class ForwardingSender:
     def send_frame(self, frame: Any) -> SendResult:
         """Send one frame's payloads now; called on the event loop from the publisher's receive path."""
         sender = self._sender
-        if not self._ready or not sender._enabled or sender.transport.state != "connected":
+        if not self._ready or not self._connected or not sender._enabled:
             return SendResult.NOT_READY
         pair = self._ice._nominated.get(1)
         if pair is None:
             return SendResult.NOT_READY
-        socket_transport = pair.protocol.transport
-        if socket_transport.get_write_buffer_size() > self._write_buffer_limit:
+        transport = pair.protocol.transport
+        backlog = transport.get_write_buffer_size()
+        if backlog > self._write_buffer_limit:
             return SendResult.CONGESTED
-        address = pair.remote_addr
+        ntp_time = ((time.time_ns() + NTP_EPOCH_NS) << 32) // 1_000_000_000  # as aiortc.clock, cheaper
         timestamp = uint32_add(self._timestamp_origin, frame.timestamp)
-        probe = RtpPacket()
-        probe.extensions.abs_send_time = (clock.current_ntp_time() >> 14) & 0x00FFFFFF
-        probe.extensions.mid = self._mid
-        extensions = probe.extensions
-        profile, extension = self._extensions_map.set(extensions)
-        header_extension = struct.pack("!HH", profile, len(extension) >> 2) + extension if extension else b""
-        first_byte = 0x90 if extension else 0x80
-        payload_type, ssrc, history, protect = self._payload_type, sender._ssrc, self._history, self._srtp.protect
+        header_extension = self._header_extension.build((ntp_time >> 14) & 0xFFFFFF)
+        first_byte = 0x90 if header_extension else 0x80
+        pack, protect, history = RTP_HEADER.pack, self._srtp.protect, self._history
+        payload_type, ssrc = self._payload_type, sender._ssrc
         sequence_number = self._sequence_number
-        last = len(frame.payloads) - 1
-        sent_bytes = 0
+        payloads = frame.payloads
+        last = len(payloads) - 1
+        packets = []
         try:
-            for index, payload in enumerate(frame.payloads):
+            for index, payload in enumerate(payloads):
                 marker = 0x80 if index == last else 0
-                history[sequence_number % RTP_HISTORY_SIZE] = (sequence_number, marker, timestamp, payload, extensions)
-                packet = protect(
-                    struct.pack("!BBHLL", first_byte, marker | payload_type, sequence_number, timestamp, ssrc)
-                    + header_extension
-                    + payload
+                history[sequence_number % RTP_HISTORY_SIZE] = (
+                    sequence_number,
+                    marker,
+                    timestamp,
+                    payload,
+                    header_extension,
                 )
-                socket_transport.sendto(packet, address)
-                sent_bytes += len(packet)
-                self._octets += len(payload)
-                self._packets += 1
-                sequence_number = uint16_add(sequence_number, 1)
+                packets.append(
+                    protect(
+                        pack(first_byte, marker | payload_type, sequence_number, timestamp, ssrc)
+                        + header_extension
+                        + payload
+                    )
+                )
+                sequence_number = (sequence_number + 1) & 0xFFFF
+            if last and not backlog and self._gso_allowed:
+                self._send_segmented(pair, transport, packets)
+            else:
+                for packet in packets:
+                    transport.sendto(packet, pair.remote_addr)
         except Exception as exc:  # one subscriber's broken connection must not reach the publisher's receiver
             self._failures += 1
             if self._failures in (1, 10, 100) or self._failures % 1000 == 0:
@@ -432,40 +488,80 @@ class ForwardingSender:
             return SendResult.NOT_READY
         finally:
             self._sequence_number = sequence_number
+        sent_bytes = sum(map(len, packets))
+        self._octets += sum(map(len, payloads))
+        self._packets += last + 1
         # What aiortc's RTCP sender reports and the transport's statistics are built from.
-        setattr(sender, _PRIVATE + "ntp_timestamp", clock.current_ntp_time())
-        setattr(sender, _PRIVATE + "rtp_timestamp", timestamp)
-        setattr(sender, _PRIVATE + "octet_count", self._octets)
-        setattr(sender, _PRIVATE + "packet_count", self._packets)
-        dtls = sender.transport
-        dtls._RTCDtlsTransport__tx_bytes += sent_bytes  # type: ignore[attr-defined]
-        dtls._RTCDtlsTransport__tx_packets += last + 1  # type: ignore[attr-defined]
+        state = vars(sender)
+        state[_NTP_TIMESTAMP] = ntp_time
+        state[_RTP_TIMESTAMP] = timestamp
+        state[_OCTET_COUNT] = self._octets
+        state[_PACKET_COUNT] = self._packets
+        dtls_state = vars(self._dtls)
+        dtls_state[_DTLS_TX_BYTES] += sent_bytes
+        dtls_state[_DTLS_TX_PACKETS] += last + 1
         return SendResult.SENT
 
+    def _send_segmented(self, pair: Any, transport: Any, packets: list[bytes]) -> None:
+        """Send with UDP GSO, a run of packets per system call; anything the socket cannot take now
+        goes through asyncio's transport, which queues it in order."""
+        address = pair.remote_addr
+        sock = self._gso_socket if transport is self._gso_transport else self._open_gso_socket(transport)
+        for run in segment_runs(packets):
+            if sock is None or len(run) == 1:
+                for packet in run:
+                    transport.sendto(packet, address)
+                continue
+            try:
+                sock.sendmsg(
+                    [b"".join(run)], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", len(run[0])))], 0, address
+                )
+                self.gso_sends += 1
+            except (BlockingIOError, InterruptedError):
+                sock = None  # the send buffer is full: the rest waits in the transport's queue
+                for packet in run:
+                    transport.sendto(packet, address)
+            except OSError as exc:  # EIO from a card without checksum offload, EINVAL, an old kernel
+                logger.info("forwarding sender: UDP segmentation refused (%r); sending packet by packet", exc)
+                self._gso_allowed = False
+                self._close_gso_socket()
+                sock = None
+                for packet in run:
+                    transport.sendto(packet, address)
+
+    def _open_gso_socket(self, transport: Any) -> socket.socket | None:
+        self._close_gso_socket()
+        self._gso_transport = transport
+        raw = transport.get_extra_info("socket")  # None for a TURN relay's transport
+        if raw is not None and raw.type == socket.SOCK_DGRAM:
+            self._gso_socket = raw.dup()
+        return self._gso_socket
+
+    def _close_gso_socket(self) -> None:
+        if self._gso_socket is not None:
+            self._gso_socket.close()
+        self._gso_socket = None
+        self._gso_transport = None
+
     async def retransmit(self, sequence_number: int) -> None:
-        """Answer a NACK from the kept packet, over RTX when negotiated (as aiortc's sender does)."""
+        """Answer a NACK from the kept packet, over RTX when negotiated (RFC 4588, as aiortc's sender)."""
         entry = self._history.get(sequence_number % RTP_HISTORY_SIZE)
         if entry is None or entry[0] != sequence_number:
             return
         sender = self._sender
-        _, marker, timestamp, payload, extensions = entry
-        packet = RtpPacket(
-            payload_type=self._payload_type,
-            marker=marker >> 7,
-            sequence_number=sequence_number,
-            timestamp=timestamp,
-            ssrc=sender._ssrc,
-            payload=payload,
-        )
-        packet.extensions = extensions
+        _, marker, timestamp, payload, header_extension = entry
+        first_byte = 0x90 if header_extension else 0x80
         rtx_payload_type = getattr(sender, _PRIVATE + "rtx_payload_type")
-        if rtx_payload_type is not None:
+        if rtx_payload_type is None:
+            header = RTP_HEADER.pack(first_byte, marker | self._payload_type, sequence_number, timestamp, sender._ssrc)
+        else:  # the original sequence number leads the payload, on the RTX stream's own numbering
             rtx_sequence_number = getattr(sender, _PRIVATE + "rtx_sequence_number")
-            packet = wrap_rtx(
-                packet, payload_type=rtx_payload_type, sequence_number=rtx_sequence_number, ssrc=sender._rtx_ssrc
-            )
             setattr(sender, _PRIVATE + "rtx_sequence_number", uint16_add(rtx_sequence_number, 1))
-        await sender.transport._send_rtp(packet.serialize(self._extensions_map))
+            header = RTP_HEADER.pack(
+                first_byte, marker | rtx_payload_type, rtx_sequence_number, timestamp, sender._rtx_ssrc
+            )
+            payload = struct.pack("!H", sequence_number) + payload
+        await sender.transport._send_rtp(header + header_extension + payload)
 
 
 def route_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -> None:
@@ -629,7 +725,6 @@ def check_internals() -> None:
     need(hasattr(RTCRtpSender, "_run_rtp"), "RTCRtpSender._run_rtp")
     need(hasattr(RTCRtpSender, "_retransmit"), "RTCRtpSender._retransmit")
     need(hasattr(aiortc.rtcrtpsender, "random_sequence_number"), "aiortc.rtcrtpsender.random_sequence_number")
-    need(hasattr(H264Encoder, "pack"), "the H.264 packetiser")
     need(hasattr(aiortc.rtcicetransport, "Connection"), "aiortc.rtcicetransport.Connection")
     for name in ("_remove_frame", "_packets", "_origin", "remove", "capacity"):
         need(hasattr(JitterBuffer(capacity=16), name), f"JitterBuffer.{name}")

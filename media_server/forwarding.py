@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fractions
 import logging
 import time
 from collections.abc import Callable
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media_server.aiortc_adapter import CodecInfo, EncodedFrame, Packetizer, SendResult
+from media_server.aiortc_adapter import CodecInfo, EncodedFrame, SendResult
+from media_server.packetizer import Packetizer
 from media_server.stats import MediaStats
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,6 @@ class TrackForwarder:
         self.listeners: list[FrameListener] = []
         self._on_subscribers_changed = on_subscribers_changed
         self.keyframes = KeyframeRequester(request_keyframe, keyframe_interval, stats)
-        self._time_base: fractions.Fraction | None = None
         self._packetizer: Packetizer | None = None
         self.frames_in = 0
         self.keyframes_in = 0
@@ -175,7 +174,7 @@ class TrackForwarder:
         self.ended = False
 
     def push(self, codec: CodecInfo, frame: EncodedFrame) -> None:
-        if self._time_base is None or self.codec is None or self.codec.name != codec.name:
+        if self._packetizer is None or self.codec is None or self.codec.name != codec.name:
             self.set_codec(codec)
         self.frames_in += 1
         self.bytes_in += len(frame.data)
@@ -190,9 +189,7 @@ class TrackForwarder:
             for track in self.tracks:
                 track.waiting_for_keyframe = True
         assert self._packetizer is not None  # set with the codec
-        forwarded = ForwardedFrame(
-            self._packetizer.payloads(frame, self._time_base), frame.timestamp, len(frame.data), frame.keyframe
-        )
+        forwarded = ForwardedFrame(self._packetizer.payloads(frame), frame.timestamp, len(frame.data), frame.keyframe)
         needs_keyframe = False
         for track in list(self.tracks):  # a send may end a track
             if not track.offer(forwarded):
@@ -202,7 +199,6 @@ class TrackForwarder:
 
     def set_codec(self, codec: CodecInfo) -> None:
         self.codec = codec
-        self._time_base = fractions.Fraction(1, codec.clock_rate)
         self._packetizer = Packetizer(codec)
 
     def subscribe(self) -> ForwardedTrack:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fractions
+
+import av
+import numpy as np
 
 from media_server import MediaStats, TrackForwarder
-from media_server.aiortc_adapter import CodecInfo, EncodedFrame, SendResult, is_keyframe
+from media_server.aiortc_adapter import CodecInfo, EncodedFrame, SendResult, is_keyframe, segment_runs
+from media_server.packetizer import H264_FU_A, H264_STAP_A, PACKET_MAX, Packetizer, h264_nal_units
 
 VP8 = CodecInfo("video", "VP8", 90000, None, {})
 KEY = bytes([0x10, 0x02, 0x00, 0x9D, 0x01, 0x2A])  # frame tag bit 0 = 0: a key frame
@@ -129,19 +134,75 @@ def test_the_video_buffer_releases_at_the_marker_and_knows_the_media_ssrc():
 def test_vp8_is_packetised_as_aiortc_reads_it():
     from aiortc.codecs.vpx import VpxPayloadDescriptor
 
-    from media_server.aiortc_adapter import VP8_PACKET_MAX, Packetizer
-
     packetizer = Packetizer(VP8)
     for size in (1, 1296, 1297, 7777):
         data = bytes(range(256)) * (size // 256) + bytes(size % 256)
-        payloads = packetizer.payloads(EncodedFrame(data, 0, True), None)
+        payloads = packetizer.payloads(EncodedFrame(data, 0, True))
         parsed = [VpxPayloadDescriptor.parse(p) for p in payloads]
         assert [d.partition_start for d, _ in parsed] == [1] + [0] * (len(payloads) - 1)
         assert len({d.picture_id for d, _ in parsed}) == 1  # one picture, one id
         assert b"".join(rest for _, rest in parsed) == data
-        assert max(len(p) for p in payloads) <= VP8_PACKET_MAX
+        assert max(len(p) for p in payloads) <= PACKET_MAX
+        assert len({len(p) for p in payloads[:-1]}) <= 1  # full packets but the last: one UDP GSO run
     ids = [
-        VpxPayloadDescriptor.parse(packetizer.payloads(EncodedFrame(b"x", 0, True), None)[0])[0].picture_id
+        VpxPayloadDescriptor.parse(packetizer.payloads(EncodedFrame(b"x", 0, True))[0])[0].picture_id
         for _ in range(3)
     ]
     assert ids[1] == (ids[0] + 1) % 32768 and ids[2] == (ids[1] + 1) % 32768
+
+
+def _x264_access_units(count: int) -> list[bytes]:
+    """Real H.264: a keyframe (SPS, PPS, SEI, IDR slices) and P frames of a moving noisy picture."""
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 640, 360, "yuv420p"
+    encoder.time_base = fractions.Fraction(1, 25)
+    encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "slices": "2"}
+    rng = np.random.default_rng(3)
+    picture = rng.integers(0, 256, (540, 640), dtype=np.uint8)
+    units = []
+    for n in range(count):
+        frame = av.VideoFrame.from_ndarray(np.roll(picture, 4 * n, axis=1), format="yuv420p")
+        frame.pts = n
+        units += [bytes(packet) for packet in encoder.encode(frame)]
+    units += [bytes(packet) for packet in encoder.encode(None)]
+    return units
+
+
+def test_h264_is_packetised_as_aiortc_and_ffmpeg_read_it():
+    from aiortc.codecs.h264 import H264PayloadDescriptor
+
+    packetizer = Packetizer(CodecInfo("video", "H264", 90000, None, {"packetization-mode": "1"}))
+    decoder = av.CodecContext.create("h264", "r")
+    decoded = fragmented = 0
+    access_units = _x264_access_units(6)
+    for access_unit in access_units:
+        payloads = packetizer.payloads(EncodedFrame(access_unit, 0, is_keyframe("H264", access_unit)))
+        assert max(len(p) for p in payloads) <= PACKET_MAX
+        depacketised = b"".join(H264PayloadDescriptor.parse(p)[1] for p in payloads)
+        assert h264_nal_units(depacketised) == h264_nal_units(access_unit)  # every NAL unit, whole, in order
+        fragments: dict[int, list[int]] = {}  # FU-A fragment sizes per NAL unit, in order
+        for p in payloads:
+            if p[0] & 0x1F == H264_FU_A:
+                fragments.setdefault(len(fragments) - (not p[1] & 0x80), []).append(len(p))
+        fragmented += len(fragments)
+        for sizes in fragments.values():
+            assert sizes[:-1] == [PACKET_MAX] * (len(sizes) - 1) and sizes[-1] <= PACKET_MAX
+        if is_keyframe("H264", access_unit):  # SPS, PPS and SEI are small: they share one STAP-A packet
+            assert payloads[0][0] & 0x1F == H264_STAP_A
+        decoded += len(decoder.decode(av.Packet(depacketised)))
+    decoded += len(decoder.decode(None))
+    assert decoded == len(access_units)
+    assert fragmented >= 2 * len(access_units)  # two slices a frame, each larger than a packet
+
+
+def test_a_frames_packets_are_grouped_into_runs_one_udp_segmentation_send_can_carry():
+    def sizes(lengths: list[int]) -> list[list[int]]:
+        return [[len(p) for p in run] for run in segment_runs([bytes(n) for n in lengths])]
+
+    assert sizes([1310, 1310, 1310, 800]) == [[1310, 1310, 1310, 800]]  # equal, then one shorter
+    assert sizes([60, 1310, 1310, 900, 1310, 500]) == [[60], [1310, 1310, 900], [1310, 500]]  # STAP-A, two NALs
+    assert sizes([500, 900]) == [[500], [900]]  # a longer packet never follows a shorter one in a run
+    assert sizes([800, 800, 800]) == [[800, 800, 800]]
+    many = sizes([1000] * 150)
+    assert [len(run) for run in many] == [60, 60, 30]  # under 64 segments and 60,000 bytes a send
+    assert sizes([]) == []

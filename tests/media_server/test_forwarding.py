@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
+import sys
 import threading
 
 import pytest
@@ -11,6 +14,17 @@ from media_tools import node_publish as publish
 from media_tools import node_subscribe as subscribe
 
 from media_server import MediaNode, MediaSettings
+
+
+def video_senders(node):
+    """The forwarding senders of every subscriber's video."""
+    return [
+        transceiver.sender._run_rtp.__self__  # install_forwarding_sender's stand-in for aiortc's send loop
+        for session in node.sessions.values()
+        if session.purpose == "subscribe"
+        for transceiver in session.pc.getTransceivers()
+        if transceiver.kind == "video" and transceiver.sender.track is not None
+    ]
 
 
 @pytest.fixture
@@ -46,9 +60,33 @@ async def test_every_subscriber_decodes_the_publishers_frames(node, codec):
                 assert not tap.decoder_running
         decoders = [t for t in threading.enumerate() if t.name.endswith("-decoder") and t.is_alive()]
         assert len(decoders) == 2 * len(subscribers)  # only the subscribers' own audio and video
+        if sys.platform == "linux":  # a frame of several packets left in one system call (UDP segmentation)
+            senders = video_senders(node)
+            assert len(senders) == len(subscribers) and all(s.gso_sends > 0 for s in senders)
     finally:
         for s in subscribers:
             await s.close()
+        await publisher.close()
+
+
+async def test_frames_still_arrive_where_the_kernel_refuses_udp_segmentation(node, monkeypatch):
+    refusals = []
+
+    def refuse(sock, *args):  # as a network card without checksum offload does (or a kernel before 4.18)
+        refusals.append(args)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(socket.socket, "sendmsg", refuse)
+    publisher, source = await publish(node)
+    subscriber = await subscribe(node, source, kinds=("video",))
+    try:
+        await subscriber.wait_frames(45)
+        gaps = [b - a for a, b in zip(subscriber.counters, subscriber.counters[1:], strict=False)]
+        assert max(gaps) <= 2, gaps  # the refused frame was sent packet by packet, and every frame after it
+        assert len(refusals) == (sys.platform == "linux")  # tried once, then packet by packet for good
+        assert [s.gso_sends for s in video_senders(node)] == [0]
+    finally:
+        await subscriber.close()
         await publisher.close()
 
 
