@@ -145,8 +145,7 @@ def test_vp8_is_packetised_as_aiortc_reads_it():
         assert max(len(p) for p in payloads) <= PACKET_MAX
         assert len({len(p) for p in payloads[:-1]}) <= 1  # full packets but the last: one UDP GSO run
     ids = [
-        VpxPayloadDescriptor.parse(packetizer.payloads(EncodedFrame(b"x", 0, True))[0])[0].picture_id
-        for _ in range(3)
+        VpxPayloadDescriptor.parse(packetizer.payloads(EncodedFrame(b"x", 0, True))[0])[0].picture_id for _ in range(3)
     ]
     assert ids[1] == (ids[0] + 1) % 32768 and ids[2] == (ids[1] + 1) % 32768
 
