@@ -65,9 +65,9 @@ import relay  # noqa: E402  (its process plumbing: one message from each, stoppi
 
 from camera_control.sim.scene import OSD_MASKS, read_clock_stamp, stamp_time  # noqa: E402
 from media_server import FEED_H264, EncodedFrame  # noqa: E402
-from media_server.aiortc_adapter import Packetizer  # noqa: E402
-from media_server.codecs import VIDEO_CLOCK, VideoEncoder  # noqa: E402
+from media_server.codecs import VideoEncoder  # noqa: E402
 from media_server.frames import MotionDetector  # noqa: E402
+from media_server.packetizer import Packetizer  # noqa: E402
 
 MAIN = procs.SimStream("/main", 1920, 1080, 25, 4096)  # SimulatedCamera's main stream
 SUB_SIZE, SUB_FPS, SUB_KBPS = (640, 360), 10, 512  # and its sub-stream
@@ -413,7 +413,6 @@ def offline_main(clip: list[tuple[float, bytes, bool]], fps: int) -> dict[str, A
         return encode
 
     packetizer = Packetizer(FEED_H264)
-    time_base = fractions.Fraction(1, VIDEO_CLOCK)
     numbers: dict[str, Any] = {
         "frames": len(clip),
         "kbps": sum(len(d) for _, d, _ in clip) * 8 / (len(clip) / fps) / 1000,
@@ -422,7 +421,7 @@ def offline_main(clip: list[tuple[float, bytes, bool]], fps: int) -> dict[str, A
         "transcode_veryfast": cores_for(clip, fps, decoding(True, veryfast), repeats=1),
         "transcode_ultrafast": cores_for(clip, fps, decoding(True, ultrafast), repeats=1),
         "packetise_once": cores_for(
-            clip, fps, each_unit(lambda data: packetizer.payloads(EncodedFrame(data, 0, False), time_base)), repeats=5
+            clip, fps, each_unit(lambda data: packetizer.payloads(EncodedFrame(data, 0, False))), repeats=5
         ),
         "copy_floor": cores_for(clip, fps, each_unit(lambda data: bytes(bytearray(data))), repeats=5),
     }
