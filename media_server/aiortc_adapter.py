@@ -15,7 +15,8 @@ relay lab (../shared/research/relay-lab/REPORT.md):
 - `RTCRtpSender._run_rtp` (one task per subscriber, a frame at a time through four coroutine layers)
   is replaced for forwarded tracks by `ForwardingSender`: frames are sent from the publisher's
   receive path straight through the DTLS transport's SRTP context to the nominated ICE pair's
-  socket; `_retransmit` answers NACKs from its history. `RTCRtpSender._send_keyframe` is what a
+  socket, a frame's packets in one `sendmsg` where Linux segments UDP (GSO); `_retransmit` answers
+  NACKs from its history. `RTCRtpSender._send_keyframe` is what a
   subscriber's PLI/FIR calls; we route it to the publisher.
 - aioice gathers host candidates on every non-loopback address with OS-chosen ports; we choose the
   addresses and the port range, and announce 1:1 NAT addresses.
