@@ -44,11 +44,19 @@ class VideoDecoder:
     `feed` runs on the event loop and never blocks: the queue is short, and a decoder that falls
     behind (or meets a broken frame) drops what it has and waits for the next keyframe, which it asks
     for through `request_keyframe` (called from the decoder thread; it must be thread-safe).
+    `on_picture`, if given, is called in the decoder thread with every picture and the frame it came from.
     """
 
-    def __init__(self, name: str, request_keyframe: Callable[[], None], queue_size: int = 8) -> None:
+    def __init__(
+        self,
+        name: str,
+        request_keyframe: Callable[[], None],
+        queue_size: int = 8,
+        on_picture: Callable[[av.VideoFrame, EncodedFrame], None] | None = None,
+    ) -> None:
         self.name = name
         self._request_keyframe = request_keyframe
+        self._on_picture = on_picture
         self._queue: queue.Queue[tuple[CodecInfo, EncodedFrame] | object | None] = queue.Queue(queue_size + 1)
         self._queue_size = queue_size
         self.latest: av.VideoFrame | None = None
@@ -122,6 +130,8 @@ class VideoDecoder:
             for picture in pictures:
                 self.latest = picture
                 self.frames_decoded += 1
+                if self._on_picture is not None:
+                    self._on_picture(picture, frame)
 
 
 _RESYNC = object()  # queued by `feed` after it dropped frames: wait for a keyframe

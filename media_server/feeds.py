@@ -3,16 +3,19 @@
 The feed's owner pushes complete encoded frames (Annex-B H.264 access units) on the event loop; one
 `TrackForwarder` packetises each frame once and sends it to every viewer. Nothing here decodes:
 in-process consumers that need pixels (motion detection) add themselves to `forwarder.listeners`.
+A viewer that cannot take the feed's codec watches a `Rendition`, made once for all such viewers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
 from media_server.aiortc_adapter import CodecInfo, EncodedFrame
 from media_server.codecs import VIDEO_CLOCK
 from media_server.forwarding import TrackForwarder
+from media_server.renditions import Rendition
 from media_server.stats import MediaStats
 
 logger = logging.getLogger(__name__)
@@ -46,7 +49,9 @@ class Feed:
     ) -> None:
         self.id = feed_id
         self.codec = codec
+        self._stats = stats
         self._on_viewers_changed = on_viewers_changed
+        self.renditions: dict[str, Rendition] = {}  # codec name -> the feed re-encoded for viewers that need it
         self.forwarder = TrackForwarder(
             "video",
             request_keyframe or _cannot_request,
@@ -58,11 +63,32 @@ class Feed:
 
     @property
     def viewers(self) -> int:
-        return len(self.forwarder.tracks)
+        return len(self.forwarder.tracks) + sum(r.viewers for r in self.renditions.values())
 
     @property
     def ended(self) -> bool:
         return self.forwarder.ended
+
+    def rendition(self, codec: CodecInfo) -> Rendition:
+        """The feed in `codec`, for viewers that cannot take its own: one per codec, running while watched."""
+        rendition = self.renditions.get(codec.name.upper())
+        if rendition is None:
+            rendition = self.renditions[codec.name.upper()] = Rendition(
+                self.id,
+                self.forwarder,
+                codec,
+                self._stats,
+                asyncio.get_running_loop(),
+                request_source_keyframe=self.forwarder.keyframes.request,
+                on_viewers_changed=self._viewers_changed,
+            )
+        return rendition
+
+    def end(self) -> None:
+        """No more frames: every viewer's copy ends, and every rendition stops."""
+        for rendition in self.renditions.values():
+            rendition.end()
+        self.forwarder.end()
 
     def push(self, frame: EncodedFrame) -> None:
         """One complete encoded frame, on the event loop."""

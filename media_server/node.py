@@ -34,6 +34,7 @@ from media_server.feeds import FEED_H264, Feed
 from media_server.forwarding import TrackForwarder
 from media_server.frames import FontNotFound, TextRenderer
 from media_server.program import ProgramSource, check_layout
+from media_server.renditions import RENDITION_VP8
 from media_server.rooms import Participant, Publication, Room, RoomEvent, Subscription, new_id
 from media_server.settings import MediaSettings
 from media_server.stats import MediaStats
@@ -442,7 +443,9 @@ class MediaNode:
             return
         for session in [s for s in self.sessions.values() if s.feed is feed]:
             await self._close_session(session, leave_if_transient=False)
-        feed.forwarder.end()
+        feed.end()
+        for rendition in feed.renditions.values():  # their threads end at once; wait for them here
+            await asyncio.to_thread(rendition.join)
 
     async def watch_feed(self, feed_id: str, offer_sdp: str, *, viewer: str) -> PeerSession:
         """Answer a viewer's offer with the feed's video, forwarded as it comes."""
@@ -451,17 +454,31 @@ class MediaNode:
         held = sum(1 for s in self.sessions.values() if s.feed is feed)
         if held >= self.settings.max_viewers_per_feed:
             raise SessionLimit(f"feed {feed_id} already has {held} viewers")
-        plan = []
+        plan: list[tuple[str, TrackForwarder | None, list]] = []
         for media in offer.media:
-            preferences = sdp.subscribe_preferences(media.codecs, feed.codec) if media.kind == "video" else None
-            plan.append((media.kind, preferences))
+            if media.kind != "video":
+                plan.append((media.kind, None, []))
+                continue
+            try:
+                plan.append(("video", feed.forwarder, sdp.subscribe_preferences(media.codecs, feed.codec)))
+                continue
+            except CodecMismatch as mismatch:
+                if feed.codec.name.upper() == RENDITION_VP8.name:
+                    raise
+                refused = mismatch
+            # A browser without the feed's codec (H.264): the feed re-encoded once, for all such viewers.
+            try:
+                preferences = sdp.subscribe_preferences(media.codecs, RENDITION_VP8)
+            except CodecMismatch:
+                raise refused from None
+            plan.append(("video", feed.rendition(RENDITION_VP8).forwarder, preferences))
         pc = self._new_pc()
         session = PeerSession(new_id("SW"), "watch", None, pc, feed=feed, viewer=viewer)
-        for kind, preferences in plan:
-            if preferences is None:
+        for kind, forwarder, preferences in plan:
+            if forwarder is None:
                 pc.addTransceiver(kind, direction="inactive")
             else:
-                self._add_forwarded_track(pc, feed.forwarder, preferences)
+                self._add_forwarded_track(pc, forwarder, preferences)
         await self._negotiate(session, offer.sdp)
         logger.info("%s: %s watches (session %s)", feed_id, viewer, session.id)
         return session

@@ -46,8 +46,8 @@ def camera_body(camera: SimulatedCamera, name: str = "大厅东南角", **change
 class CameraViewer(Subscriber):
     """An aiortc WHEP viewer of one camera: keeps the decoded pictures and when each arrived."""
 
-    def __init__(self) -> None:
-        super().__init__(kinds=("video",), video_codec="video/H264")
+    def __init__(self, video_codec: str = "video/H264") -> None:
+        super().__init__(kinds=("video",), video_codec=video_codec)
         self.pictures: list[tuple[float, np.ndarray]] = []  # (host time decoded, luma)
         self._picture_task: asyncio.Task | None = None
 
@@ -77,8 +77,10 @@ class CameraViewer(Subscriber):
         return [picture for _, picture in self.pictures[-count:]]
 
 
-async def watch(hall, camera_id: int, headers: dict[str, str], stream: str = "main") -> tuple[CameraViewer, str]:
-    viewer = CameraViewer()
+async def watch(
+    hall, camera_id: int, headers: dict[str, str], stream: str = "main", video_codec: str = "video/H264"
+) -> tuple[CameraViewer, str]:
+    viewer = CameraViewer(video_codec)
     response = await hall.client.post(
         f"/whep/cameras/{camera_id}",
         params={"stream": stream},

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import threading
 
 import cv2
 import numpy as np
@@ -268,6 +270,52 @@ async def test_h265_is_transcoded_once_for_every_viewer(tmp_path):
             for viewer, location in viewers:
                 await hall.client.delete(location, headers=headers)
                 await viewer.close()
+
+
+async def test_a_browser_without_h264_gets_vp8_encoded_once_for_all_such_viewers(tmp_path):
+    async with simulated_camera(events=False) as camera, running_hall(tmp_path, **FAST) as hall:
+        headers = await hall.bearer("guard", "security")
+        added = (
+            await hall.client.post("/api/cameras", json=camera_body(camera, motion_detection=False), headers=headers)
+        ).json()
+        as_it_comes = await watch(hall, added["id"], headers, stream="sub")
+        vp8_only = [await watch(hall, added["id"], headers, stream="sub", video_codec="video/VP8") for _ in range(2)]
+        feed = hall.services.media.feed(f"camera-{added['id']}-sub")
+        try:
+            for viewer, _ in [as_it_comes, *vp8_only]:
+                await viewer.wait_frames(15, timeout=20)
+            for viewer, _ in vp8_only:  # the camera's own picture: its drawn clock reads back, in order
+                stamps = viewer.clock_stamps()[-5:]
+                assert stamps == sorted(stamps) and stamps[-1] > stamps[0]
+            answered = [_answered_video_codecs(viewer) for viewer, _ in [as_it_comes, *vp8_only]]
+            assert answered == [{"H264"}, {"VP8"}, {"VP8"}]
+            # One rendition for both VP8 viewers, encoding each camera frame once; the camera's H.264 goes
+            # to the other viewer as it comes.
+            assert list(feed.renditions) == ["VP8"]
+            rendition = feed.renditions["VP8"]
+            assert rendition.running and 0 < rendition.frames_encoded <= feed.forwarder.frames_in
+            ingest = hall.services.cameras.live.ingest(added["id"], "sub")
+            assert ingest is not None and not ingest.transcoding and ingest.frames_transcoded == 0
+        finally:
+            for viewer, location in vp8_only:
+                await hall.client.delete(location, headers=headers)
+                await viewer.close()
+        # The VP8 viewers gone, the rendition stops and its thread ends; the H.264 viewer watches on.
+        await eventually(lambda: not rendition.running)
+        rendition.join()
+        assert not [t for t in threading.enumerate() if t.name.startswith("decode-rendition")]
+        viewer, location = as_it_comes
+        try:
+            await viewer.next_pictures(5)
+        finally:
+            await hall.client.delete(location, headers=headers)
+            await viewer.close()
+
+
+def _answered_video_codecs(viewer) -> set[str]:
+    """The codecs the hall's answer gave this viewer (RTX aside)."""
+    names = re.findall(r"^a=rtpmap:\d+ ([\w-]+)/", viewer.pc.remoteDescription.sdp, re.MULTILINE)
+    return set(names) - {"rtx"}
 
 
 async def test_discovery_finds_the_camera_and_snapshots_are_pictures(tmp_path):
