@@ -71,7 +71,6 @@ class Compositor:
         self._text = text
         self._pool: list[_Slot] = []
         self._pool_size = pool_size
-        self._next = 0
         self._generation = 0
         self._scaler = _Scaler()
         self.set_layout(layout)
@@ -126,16 +125,19 @@ class Compositor:
         return slot.frame
 
     def _take_slot(self) -> _Slot:
-        if len(self._pool) < self._pool_size:
-            slot = self._new_slot()
-            self._pool.append(slot)
-            return slot
-        index = self._next
-        self._next = (self._next + 1) % self._pool_size
-        slot = self._pool[index]
-        if sys.getrefcount(slot.frame) > slot.baseline_refs:
-            # Someone (an encoder queue, a recorder) still holds this frame: leave it to them.
-            slot = self._pool[index] = self._new_slot()
+        """A free output frame, the most recently used first: it is the one still in the CPU's caches.
+
+        A frame is free once nobody but the pool holds it. If all are held (an encoder queue, a
+        recorder), the pool grows to `pool_size`, and beyond that the oldest is left to its holders.
+        """
+        for slot in self._pool:
+            if sys.getrefcount(slot.frame) <= slot.baseline_refs:
+                self._pool.remove(slot)
+                self._pool.insert(0, slot)
+                return slot
+        slot = self._new_slot()
+        self._pool.insert(0, slot)
+        del self._pool[self._pool_size :]
         return slot
 
     def _new_slot(self) -> _Slot:
