@@ -49,9 +49,10 @@ class Hall:
         response.raise_for_status()
         return response.json()
 
-    async def bearer(self, username: str, role: Role | str) -> dict[str, str]:
-        """Headers for an API client of a new account (no cookies kept)."""
-        await self.add_user(username, role)
+    async def bearer(self, username: str, role: Role | str, *, new_account: bool = True) -> dict[str, str]:
+        """Headers for an API client of a new account, or another sign-in of an existing one (no cookies kept)."""
+        if new_account:
+            await self.add_user(username, role)
         async with httpx.AsyncClient(base_url=self.base_url) as client:
             response = await client.post("/api/auth/login", json={"username": username, "password": "correct-horse-9"})
             response.raise_for_status()

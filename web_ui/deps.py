@@ -36,6 +36,8 @@ class Principal:
     display_name: str
     role: Role
     via: Literal["cookie", "bearer"]
+    token_id: str = ""  # the session token's id and expiry (Unix seconds): what signing out revokes
+    expires_at: int = 0
 
 
 def get_services(request: Request) -> Services:
@@ -67,11 +69,19 @@ async def current_staff(request: Request, services: ServicesDep) -> Principal:
             given = request.headers.get(CSRF_HEADER, "")
             if not expected or not hmac.compare_digest(expected, given):
                 raise Forbidden("missing or wrong CSRF token (send the hall_csrf cookie's value as X-CSRF-Token)")
+    return await staff_session(services, token, via)
+
+
+async def staff_session(services: Services, token: str, via: Literal["cookie", "bearer"]) -> Principal:
+    """The staff member a session token belongs to, if it is genuine, unexpired, not signed out, and the
+    account is still active in the same role."""
     claims = services.tokens.verify_session(token)  # TokenError: 401 invalid_token
+    if await services.revocations.is_revoked(claims.token_id):
+        raise NotAuthenticated("this sign-in has ended (signed out); sign in again")
     user = await services.users.signed_in(claims.user_id)
     if user is None or not user.active or user.role != claims.role:
         raise NotAuthenticated("this account is disabled or has changed; sign in again")
-    return Principal(user.id, user.username, user.display_name, user.role, via)
+    return Principal(user.id, user.username, user.display_name, user.role, via, claims.token_id, claims.expires_at)
 
 
 StaffDep = Annotated[Principal, Depends(current_staff)]

@@ -43,3 +43,12 @@ class AuditRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     client: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class RevokedSessionRow(Base):
+    """A staff sign-in ended before its token expired (signed out); kept until that expiry."""
+
+    __tablename__ = "revoked_sessions"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -13,6 +13,7 @@ from media_server import MediaNode
 from scheduler import Clock, Scheduler
 from web_ui.audit import AuditLog
 from web_ui.db import Database
+from web_ui.identity.sessions import SessionRevocations
 from web_ui.identity.throttle import LoginThrottle
 from web_ui.identity.tokens import TokenService
 from web_ui.identity.users import UserStore
@@ -31,6 +32,7 @@ class Services:
     media: MediaNode
     cameras: CameraService
     scheduler: Scheduler
+    revocations: SessionRevocations
     login_throttle: LoginThrottle = dataclasses.field(default_factory=LoginThrottle)
     booking_throttle: LoginThrottle = dataclasses.field(default_factory=lambda: LoginThrottle("bookings"))
 
@@ -82,4 +84,4 @@ async def build_services(settings: HallSettings, *, clock: Clock | None = None) 
         desk_camera=cameras,
         clock=clock,
     )
-    return Services(settings, db, users, AuditLog(db), tokens, media, cameras, scheduler)
+    return Services(settings, db, users, AuditLog(db), tokens, media, cameras, scheduler, SessionRevocations(db))

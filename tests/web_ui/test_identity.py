@@ -148,6 +148,8 @@ async def test_roles_are_checked_on_every_route(hall):
             if path.endswith("/disable") and response.status_code < 400:
                 # put the account back for the next rows
                 await hall.services.users.set_active("u-observer", True)
+            if path.endswith("/logout") and response.status_code < 400:  # that token is spent: sign in again
+                headers[role] = await hall.bearer(f"u-{role}", role, new_account=False)
         anonymous_url = path.replace("{room_id}", "x").replace("{username}", "x")
         anonymous_url = anonymous_url.replace("{camera_id}", "1").replace("{token}", "1")
         anonymous_url = anonymous_url.replace("{appointment_id}", "1").replace("{day_id}", "1")
@@ -208,6 +210,37 @@ async def test_a_disabled_account_stops_at_once(hall):
     assert (await hall.client.get("/api/rooms", headers=staff)).status_code == 200
     assert (await hall.client.post("/api/users/temp/disable", headers=admin)).status_code == 200
     assert (await hall.client.get("/api/rooms", headers=staff)).status_code == 401
+
+
+async def test_signing_out_ends_that_sign_in_everywhere_and_only_that_one(hall, tmp_path):
+    office = await hall.bearer("sun", "security")
+    phone = await hall.bearer("sun", "security", new_account=False)
+    copied = dict(office)  # the same token, copied elsewhere (a script, a stolen laptop)
+    assert (await hall.client.post("/api/auth/logout", headers=office)).status_code == 204
+    for headers in (office, copied):
+        refused = await hall.client.get("/api/auth/me", headers=headers)
+        assert refused.status_code == 401 and "signed out" in refused.json()["message"]
+    assert (await hall.client.get("/api/auth/me", headers=phone)).status_code == 200  # the other sign-in goes on
+    assert (await hall.client.post("/api/auth/logout", headers=office)).status_code == 401  # nothing left to end
+
+    # The camera wall's socket refuses the signed-out cookie too.
+    base = hall.base_url.replace("http", "ws")
+    cookie = "hall_session=" + office["Authorization"].removeprefix("Bearer ")
+    async with websockets.connect(f"{base}/ws/cameras", additional_headers={"Cookie": cookie}) as socket:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.recv()
+    assert closed.value.rcvd.code == 4401 and "signed out" in closed.value.rcvd.reason
+
+    # Another process of the hall, on the same database, refuses it as well.
+    from web_ui.identity.sessions import SessionRevocations
+
+    other = SessionRevocations(hall.services.db)
+    token_id = hall.services.tokens.verify_session(office["Authorization"].removeprefix("Bearer ")).token_id
+    assert await other.is_revoked(token_id)
+    phone_id = hall.services.tokens.verify_session(phone["Authorization"].removeprefix("Bearer ")).token_id
+    assert not await other.is_revoked(phone_id)
+    audit = await hall.services.audit.recent(5, "sign_out")
+    assert [entry["actor"] for entry in audit] == ["sun"]
 
 
 async def test_nobody_invites_above_their_own_role(hall):

@@ -54,8 +54,10 @@ async def login(body: LoginRequest, request: Request, response: Response, servic
     return LoginResponse(token=token, expires_at=int(time.time()) + ttl, csrf_token=csrf, user=user.public())
 
 
-@router.post("/logout", status_code=204, summary="Sign out (clears the page cookies)")
+@router.post("/logout", status_code=204, summary="Sign out: this session token is refused from now on")
 async def logout(request: Request, principal: StaffDep, services: ServicesDep) -> Response:
+    # The token is refused from now on, wherever it was copied to, not only dropped by this browser.
+    await services.revocations.revoke(principal.token_id, principal.expires_at)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")

@@ -28,6 +28,7 @@ from web_ui.deps import (
     audit_staff,
     client_address,
     require_roles,
+    staff_session,
 )
 from web_ui.errors import CameraRejected
 from web_ui.identity.roles import CAMERA_KEEPERS, CAMERA_VIEWERS
@@ -450,15 +451,12 @@ async def _socket_principal(websocket: WebSocket, services: Services) -> Princip
     if origin is not None and urllib.parse.urlsplit(origin).netloc != websocket.headers.get("host"):
         raise Forbidden("this socket is for the hall's own pages")
     try:
-        claims = services.tokens.verify_session(token)
+        principal = await staff_session(services, token, "cookie")
     except TokenError as exc:
         raise NotAuthenticated(str(exc)) from None
-    user = await services.users.get(claims.user_id)
-    if user is None or not user.active or user.role != claims.role:
-        raise NotAuthenticated("this account is disabled or has changed; sign in again")
-    if user.role not in CAMERA_VIEWERS:
-        raise Forbidden(f"role '{user.role.value}' may not see cameras")
-    return Principal(user.id, user.username, user.display_name, user.role, "cookie")
+    if principal.role not in CAMERA_VIEWERS:
+        raise Forbidden(f"role '{principal.role.value}' may not see cameras")
+    return principal
 
 
 def _unknown_profile(token: str) -> CameraError:
