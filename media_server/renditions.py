@@ -55,6 +55,7 @@ class Rendition:
         self._decoder: VideoDecoder | None = None
         self._stopped: VideoDecoder | None = None
         self.frames_encoded = 0
+        self.errors = 0
 
     @property
     def viewers(self) -> int:
@@ -113,6 +114,15 @@ class Rendition:
             pass
 
     def _encode(self, picture: av.VideoFrame, source: EncodedFrame) -> None:
+        try:
+            self._encode_one(picture, source)
+        except (av.FFmpegError, ValueError) as exc:  # one bad picture must not end the rendition's thread
+            self.errors += 1
+            if self.errors == 1 or self.errors % 100 == 0:
+                logger.warning("%s: %s encode failed (%d times): %s", self.name, self.codec.name, self.errors, exc)
+            self._keyframe_wanted.set()
+
+    def _encode_one(self, picture: av.VideoFrame, source: EncodedFrame) -> None:
         size = (picture.width & ~1, picture.height & ~1)
         if self._encoder is None or size != self._size:
             bitrate = int(size[0] * size[1] * RENDITION_FPS * RENDITION_BITS_PER_PIXEL)
