@@ -243,6 +243,19 @@ async def test_signing_out_ends_that_sign_in_everywhere_and_only_that_one(hall, 
     assert [entry["actor"] for entry in audit] == ["sun"]
 
 
+async def test_signed_out_tokens_are_forgotten_once_they_would_have_expired(hall):
+    from web_ui.identity.sessions import SessionRevocations
+
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    await hall.services.revocations.revoke("expired-anyway", now - 10)
+    await hall.services.revocations.revoke("still-valid", now + 3600)
+    other = SessionRevocations(hall.services.db)  # another process reads the list
+    assert await other.is_revoked("still-valid") and not await other.is_revoked("expired-anyway")
+    async with hall.services.db.engine.connect() as connection:
+        listed = (await connection.execute(sqlalchemy.text("SELECT token_id FROM revoked_sessions"))).scalars().all()
+    assert listed == ["still-valid"]
+
+
 async def test_nobody_invites_above_their_own_role(hall):
     staff = await hall.bearer("clerk", "staff")
     hall.services.media.open_room("r1", opened_by="test")

@@ -48,13 +48,17 @@ class SessionRevocations:
         async with self._lock:
             if time.monotonic() - self._read_at < RECHECK_SECONDS:
                 return  # another request read it meanwhile
-            now = dt.datetime.now(dt.UTC)
             async with self._db.session() as session:
-                await session.execute(delete(RevokedSessionRow).where(RevokedSessionRow.expires_at <= now))
                 rows = await session.execute(select(RevokedSessionRow.token_id, RevokedSessionRow.expires_at))
-                revoked = {token_id: _utc(expires_at).timestamp() for token_id, expires_at in rows}
-                await session.commit()
-            self._revoked = revoked
+                listed = {token_id: _utc(expires_at).timestamp() for token_id, expires_at in rows}
+                now = time.time()
+                if any(expiry <= now for expiry in listed.values()):  # tokens that have expired anyway
+                    cutoff = dt.datetime.fromtimestamp(now, dt.UTC)
+                    await session.execute(delete(RevokedSessionRow).where(RevokedSessionRow.expires_at <= cutoff))
+                    await session.commit()
+            # A sign-out through this process that was committed after the read above still counts.
+            listed.update((token_id, expiry) for token_id, expiry in self._revoked.items() if expiry > now)
+            self._revoked = {token_id: expiry for token_id, expiry in listed.items() if expiry > now}
             self._read_at = time.monotonic()
 
 
