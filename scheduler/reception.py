@@ -180,8 +180,9 @@ class Reception:
             )
             return await appointment_record(session, row, full=True)
 
-    async def rate(self, link_key: str, *, score: int, comment: str) -> AppointmentRecord:
-        """The petitioner rates the reception (满意度), once, after it ends."""
+    async def rate(self, link_key: str, *, score: int, comment: str, device_secret: str | None) -> AppointmentRecord:
+        """The petitioner rates the reception (满意度), once, after it ends, from the phone that took part: a
+        forwarded link cannot rate someone else's reception."""
         if not 1 <= score <= 5:
             raise InvalidRequest("a rating is 1 to 5")
         now = self.clock.now()
@@ -189,6 +190,10 @@ class Reception:
             row = await _by_link(session, link_key, lock=True)
             if row.state != State.COMPLETED.value:
                 raise InvalidTransition("a reception can be rated once it has ended")
+            if row.device_hash is not None and (
+                not device_secret or not hmac.compare_digest(row.device_hash, _sha256(device_secret))
+            ):
+                raise LinkInUse("only the phone that took part in this reception can rate it")
             if await session.get(RatingRow, row.id) is not None:
                 raise AlreadyRated("this reception has been rated already: thank you")
             session.add(RatingRow(appointment_id=row.id, score=score, comment=comment.strip()[:500], rated_at=now))

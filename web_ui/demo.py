@@ -148,6 +148,6 @@ async def _past(scheduler: Scheduler, clock: DemoClock, zone: ZoneInfo, leader_i
         await scheduler.reception.admit(appointment, username="leader", role="leader")
         clock.moment = starts + dt.timedelta(minutes=25)
         await scheduler.reception.end(appointment, username="leader", role="leader", result="accepted", notes="已受理")
-        await scheduler.reception.rate(booking.link_key, score=score, comment="")
+        await scheduler.reception.rate(booking.link_key, score=score, comment="", device_secret=ticket.device_secret)
         clock.moment = starts + dt.timedelta(minutes=75)
         await scheduler.lifecycle.run_once()  # the room closes

@@ -118,14 +118,19 @@ async def test_admission_end_outcome_and_rating(db, tmp_path, clock):
     admitted = await scheduler.reception.admit(appointment, username="wang", role="leader")
     assert admitted.state is State.IN_SESSION and admitted.admitted_at == clock.now()
     with pytest.raises(InvalidTransition, match="rated once it has ended"):
-        await scheduler.reception.rate(first.link_key, score=5, comment="")
+        await scheduler.reception.rate(first.link_key, score=5, comment="", device_secret=ticket.device_secret)
     clock.set(hall_time(DAY, 9, 40))  # overruns its slot: the room stays open
     assert (await scheduler.lifecycle.run_once()).closed == []
     ended = await scheduler.reception.end(
         appointment, username="wang", role="leader", result="accepted", notes="已受理"
     )
     assert ended.state is State.COMPLETED and ended.outcome and ended.outcome.notes == "已受理"
-    rated = await scheduler.reception.rate(first.link_key, score=5, comment="很满意")
+    for other_phone in (None, "a-forwarded-link"):  # the link alone does not rate someone else's reception
+        with pytest.raises(LinkInUse, match="only the phone that took part"):
+            await scheduler.reception.rate(first.link_key, score=1, comment="", device_secret=other_phone)
+    rated = await scheduler.reception.rate(
+        first.link_key, score=5, comment="很满意", device_secret=ticket.device_secret
+    )
     assert rated.rating and rated.rating.score == 5
     assert [h.to_state for h in ended.history] == [State.CONFIRMED, State.WAITING, State.IN_SESSION, State.COMPLETED]
     assert first.appointment.room_id in (await scheduler.lifecycle.run_once()).closed

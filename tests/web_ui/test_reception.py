@@ -173,9 +173,12 @@ async def test_the_petitioner_goes_through_the_waiting_room_to_the_leader(tmp_pa
             with pytest.raises(websockets.ConnectionClosed):
                 await petitioner.recv()
 
-        rated = await hall.client.post(f"/api/visits/{key}/rating", json={"score": 5, "comment": "态度很好"})
-        assert rated.status_code == 200 and rated.json()["rated"] is True
-        again = await hall.client.post(f"/api/visits/{key}/rating", json={"score": 1})
+        # Only the phone that took part rates it: the link on another phone cannot.
+        refused = await hall.client.post(f"/api/visits/{key}/rating", json={"score": 1})
+        assert refused.status_code == 409 and refused.json()["error"] == "link_in_use"
+        rated = await phone.post(f"/api/visits/{key}/rating", json={"score": 5, "comment": "态度很好"})
+        assert rated.status_code == 200 and rated.json()["rated"] is True, rated.text
+        again = await phone.post(f"/api/visits/{key}/rating", json={"score": 1})
         assert again.status_code == 409 and again.json()["error"] == "already_rated"
         record = (await hall.client.get(f"/api/appointments/{appointment['id']}", headers=who["leader"])).json()
         assert record["state"] == "completed" and record["rating"]["score"] == 5

@@ -98,9 +98,11 @@ async def ticket(
     }
 
 
-@router.post("/visits/{link_key}/rating", summary="Rate the reception (满意度), once")
-async def rate(link_key: LinkKey, body: RatingBody, services: ServicesDep) -> dict[str, Any]:
-    record = await services.scheduler.reception.rate(link_key, score=body.score, comment=body.comment)
+@router.post("/visits/{link_key}/rating", summary="Rate the reception (满意度), once, from the phone that took part")
+async def rate(link_key: LinkKey, body: RatingBody, request: Request, services: ServicesDep) -> dict[str, Any]:
+    record = await services.scheduler.reception.rate(
+        link_key, score=body.score, comment=body.comment, device_secret=request.cookies.get(DEVICE_COOKIE)
+    )
     return visit_view(services, record)
 
 
