@@ -22,7 +22,7 @@ import av
 import av.error
 
 from media_server import EncodedFrame, Feed, h264_has_nal
-from media_server.codecs import VIDEO_CLOCK, VideoEncoder
+from media_server.codecs import VIDEO_CLOCK, PictureEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -228,8 +228,7 @@ class _Transcoder:
         self._decoder.thread_type = "AUTO"
         rate = stream.average_rate or stream.guessed_rate or 25
         self._fps = max(1, min(60, round(float(rate))))
-        self._encoder: VideoEncoder | None = None
-        self._size: tuple[int, int] | None = None
+        self._encoder = PictureEncoder("H264", self._fps, TRANSCODE_BITS_PER_PIXEL)
         self.broken = 0
 
     def handle(self, packet: Any, base: int) -> None:
@@ -239,18 +238,8 @@ class _Transcoder:
             self.broken += 1
             return
         for picture in pictures:
-            size = (picture.width & ~1, picture.height & ~1)
-            if self._encoder is None or size != self._size:
-                bitrate = int(size[0] * size[1] * self._fps * TRANSCODE_BITS_PER_PIXEL)
-                # Two threads: a 1080p transcode does not keep up at 25 fps on one core of this class of machine.
-                self._encoder = VideoEncoder("H264", size[0], size[1], self._fps, bitrate, threads=2)
-                self._size = size
-            if picture.format.name != "yuv420p" or (picture.width, picture.height) != size:
-                picture = picture.reformat(width=size[0], height=size[1], format="yuv420p")
             timestamp = _to_clock(picture)
-            if self._ingest.keyframe_wanted():
-                self._encoder.keyframe_requested = True
-            data, keyframe = self._encoder.encode(picture)
+            data, keyframe = self._encoder.encode(picture, keyframe=self._ingest.keyframe_wanted())
             if data:
                 self._ingest.frames_transcoded += 1
                 self._ingest.emit(data, base + (timestamp if timestamp is not None else 0), keyframe)

@@ -254,6 +254,33 @@ class VideoEncoder:
         return data, any(packet.is_keyframe for packet in packets)
 
 
+class PictureEncoder:
+    """Encodes pictures of whatever size comes (a camera's, a decoder's) for one codec: cut to even
+    dimensions, converted to yuv420p where needed, and a new encoder, starting on a keyframe, whenever
+    the size changes. The bitrate follows the size: `bits_per_pixel` per pixel per frame at `fps`."""
+
+    def __init__(self, codec_name: str, fps: int, bits_per_pixel: float, threads: int = 2) -> None:
+        self.codec_name = codec_name
+        self._fps = fps
+        self._bits_per_pixel = bits_per_pixel
+        self._threads = threads  # two: a 1080p encode does not keep up at 25 fps on one core of this class
+        self._encoder: VideoEncoder | None = None
+        self._size: tuple[int, int] | None = None
+
+    def encode(self, picture: av.VideoFrame, keyframe: bool = False) -> tuple[bytes, bool]:
+        """The encoded frame (empty if the encoder produced none) and whether it is a keyframe."""
+        size = (picture.width & ~1, picture.height & ~1)
+        if self._encoder is None or size != self._size:
+            bitrate = int(size[0] * size[1] * self._fps * self._bits_per_pixel)
+            self._encoder = VideoEncoder(self.codec_name, size[0], size[1], self._fps, bitrate, self._threads)
+            self._size = size
+        if picture.format.name != "yuv420p" or (picture.width, picture.height) != size:
+            picture = picture.reformat(width=size[0], height=size[1], format="yuv420p")
+        if keyframe:
+            self._encoder.keyframe_requested = True
+        return self._encoder.encode(picture)
+
+
 class AudioEncoder:
     """Encodes the program's mixed sound as Opus, one packet per 20 ms."""
 

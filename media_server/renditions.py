@@ -16,7 +16,7 @@ from collections.abc import Callable
 import av
 
 from media_server.aiortc_adapter import CodecInfo, EncodedFrame
-from media_server.codecs import VIDEO_CLOCK, VideoDecoder, VideoEncoder
+from media_server.codecs import VIDEO_CLOCK, PictureEncoder, VideoDecoder
 from media_server.forwarding import TrackForwarder
 from media_server.stats import MediaStats
 
@@ -49,8 +49,7 @@ class Rendition:
         self._on_viewers_changed = on_viewers_changed
         self.forwarder = TrackForwarder("video", self._want_keyframe, stats, on_subscribers_changed=self._changed)
         self.forwarder.set_codec(codec)
-        self._encoder: VideoEncoder | None = None
-        self._size: tuple[int, int] | None = None
+        self._encoder = PictureEncoder(codec.name, RENDITION_FPS, RENDITION_BITS_PER_PIXEL)
         self._keyframe_wanted = threading.Event()
         self._decoder: VideoDecoder | None = None
         self._stopped: VideoDecoder | None = None
@@ -123,18 +122,10 @@ class Rendition:
             self._keyframe_wanted.set()
 
     def _encode_one(self, picture: av.VideoFrame, source: EncodedFrame) -> None:
-        size = (picture.width & ~1, picture.height & ~1)
-        if self._encoder is None or size != self._size:
-            bitrate = int(size[0] * size[1] * RENDITION_FPS * RENDITION_BITS_PER_PIXEL)
-            self._encoder = VideoEncoder(self.codec.name, size[0], size[1], RENDITION_FPS, bitrate, threads=2)
-            self._size = size
-            self._keyframe_wanted.set()
-        if picture.format.name != "yuv420p" or (picture.width, picture.height) != size:
-            picture = picture.reformat(width=size[0], height=size[1], format="yuv420p")
-        if self._keyframe_wanted.is_set():
+        wanted = self._keyframe_wanted.is_set()
+        if wanted:
             self._keyframe_wanted.clear()
-            self._encoder.keyframe_requested = True
-        data, keyframe = self._encoder.encode(picture)
+        data, keyframe = self._encoder.encode(picture, keyframe=wanted)
         if not data:
             return
         self.frames_encoded += 1

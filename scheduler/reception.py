@@ -78,7 +78,7 @@ class Reception:
             if row.device_hash is None:
                 device_secret = device_secret or secrets.token_urlsafe(24)
                 row.device_hash = _sha256(device_secret)
-            elif not device_secret or not hmac.compare_digest(row.device_hash, _sha256(device_secret)):
+            elif device_secret is None or not _same_phone(row, device_secret):
                 raise LinkInUse("this link is already in use on another phone")
             row.ticket_id = secrets.token_urlsafe(12)
             row.ticket_used_at = None
@@ -190,15 +190,18 @@ class Reception:
             row = await _by_link(session, link_key, lock=True)
             if row.state != State.COMPLETED.value:
                 raise InvalidTransition("a reception can be rated once it has ended")
-            if row.device_hash is not None and (
-                not device_secret or not hmac.compare_digest(row.device_hash, _sha256(device_secret))
-            ):
+            if row.device_hash is not None and (device_secret is None or not _same_phone(row, device_secret)):
                 raise LinkInUse("only the phone that took part in this reception can rate it")
             if await session.get(RatingRow, row.id) is not None:
                 raise AlreadyRated("this reception has been rated already: thank you")
             session.add(RatingRow(appointment_id=row.id, score=score, comment=comment.strip()[:500], rated_at=now))
             await session.flush()
             return await appointment_record(session, row)
+
+
+def _same_phone(row: AppointmentRow, device_secret: str) -> bool:
+    """Whether the device secret is the one of the phone the link is bound to."""
+    return row.device_hash is not None and hmac.compare_digest(row.device_hash, _sha256(device_secret))
 
 
 async def _by_link(session: AsyncSession, link_key: str, *, lock: bool = False) -> AppointmentRow:
