@@ -11,9 +11,12 @@ nothing asserted. Compositing rows, milliseconds per output frame (best of five 
   the canvas back to I420;
 - floor: the memory-copy floor of the bytes moved: every source plane read once (copied to a buffer of
   the same size) and the output frame written once.
-The program row decodes N pre-encoded VP8 streams (FFmpeg's decoder, one thread each as in the program),
-composes them into the program picture and encodes it once with libvpx as the program does, and gives
-the process CPU time per second of program at 25 fps: the fraction of a core.
+The program rows decode N pre-encoded VP8 streams (FFmpeg's decoder, one thread each as in the program),
+compose them into the program picture and encode it once with `media_server.codecs.VideoEncoder` as
+the program does: H.264 (what a viewer that takes both gets) and VP8 (a viewer that takes only VP8).
+Each gives the CPU time of the three steps per second of program at 25 fps, the fraction of a core, and
+the luma PSNR of the program as a viewer decodes it against the composed picture (every fifth frame,
+outside the timing).
 """
 
 from __future__ import annotations
@@ -167,10 +170,35 @@ def encoded_streams(count: int, size: tuple[int, int], frames: int) -> list[list
     return streams
 
 
+def hall_streams(count: int, size: tuple[int, int], frames: int, bitrate: int = 1_500_000) -> list[list[bytes]]:
+    """`count` VP8 streams of the simulated hall (camera_control.sim): each a slow pan and zoom across it,
+    with people crossing and the clock ticking. Closer to what a room's sites send than the textures."""
+    from camera_control.sim.scene import HallScene
+    from camera_control.sim.state import CameraState
+
+    scene = HallScene()
+    start = time.time()
+    streams = []
+    for index in range(count):
+        state = CameraState(figure_every=3.0, figure_duration=6.0, name=f"参会方 {index + 1}")
+        state.continuous_move(0.03 * (index % 3 - 1), 0.0, 0.02 * (index % 2))
+        encoder = VideoEncoder("VP8", *size, fps=25, bitrate=bitrate)
+        streams.append(
+            [encoder.encode(scene.render(state, *size, start + index * 0.7 + n / 25))[0] for n in range(frames)]
+        )
+    return streams
+
+
 def program_case(
-    count: int, source_size: tuple[int, int], output: tuple[int, int], frames: int, text: TextRenderer
+    count: int,
+    source_size: tuple[int, int],
+    output: tuple[int, int],
+    frames: int,
+    text: TextRenderer,
+    codec: str = "H264",
+    streams: list[list[bytes]] | None = None,
 ) -> dict:
-    streams = encoded_streams(count, source_size, frames)
+    streams = streams or encoded_streams(count, source_size, frames)
     decoders = []
     for _ in range(count):
         decoder = av.CodecContext.create("vp8", "r")
@@ -178,11 +206,13 @@ def program_case(
         decoders.append(decoder)
     layout = {1: "speaker", 4: "2x2", 9: "3x3", 16: "4x4"}[count]
     compositor = Compositor(layout, *output, text=text)
-    encoder = VideoEncoder("VP8", *output, fps=25, bitrate=2_000_000)
+    encoder = VideoEncoder(codec, *output, fps=25, bitrate=2_000_000)
     labels = [f"参会方 {i + 1}" for i in range(count)]
     latest: list[av.VideoFrame | None] = [None] * count
     spent = {"decode": 0.0, "compose": 0.0, "encode": 0.0}
-    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    encoded: list[bytes] = []
+    shown: dict[int, np.ndarray] = {}  # frame index -> the composed luma, every fifth frame
+    wall_start = time.perf_counter()
     for index in range(frames):
         started = time.process_time()
         for source, (decoder, packets) in enumerate(zip(decoders, streams, strict=True)):
@@ -191,26 +221,56 @@ def program_case(
         decoded = time.process_time()
         picture = compositor.compose(latest, labels)
         composed = time.process_time()
-        encoder.encode(picture)
-        del picture
-        encoded = time.process_time()
+        data, _ = encoder.encode(picture)
+        encoded_at = time.process_time()
         spent["decode"] += decoded - started
         spent["compose"] += composed - decoded
-        spent["encode"] += encoded - composed
-    cpu = time.process_time() - cpu_start
+        spent["encode"] += encoded_at - composed
+        encoded.append(data)
+        if index % 5 == 0:
+            shown[index] = np.array(yuv_views(picture)[0])
+        del picture
     wall = time.perf_counter() - wall_start
     seconds_of_program = frames / 25
+    viewer = av.CodecContext.create({"H264": "h264", "VP8": "vp8"}[codec], "r")
+    psnr = []
+    for index, data in enumerate(encoded):
+        for picture in viewer.decode(av.Packet(data)):
+            if index in shown:
+                error = np.mean((np.array(yuv_views(picture)[0], dtype=np.float64) - shown[index]) ** 2)
+                psnr.append(10 * np.log10(255**2 / max(error, 1e-9)))
+    name = {"H264": "H.264", "VP8": "VP8"}[codec]
     return {
-        "case": f"{count} x {source_size[0]}x{source_size[1]} VP8 -> {output[0]}x{output[1]} {layout} VP8 at 25 fps",
-        "cores": cpu / seconds_of_program,
+        "case": f"{count} x {source_size[0]}x{source_size[1]} VP8 -> {output[0]}x{output[1]} {layout} {name} at 25 fps",
+        "codec": codec,
+        "cores": sum(spent.values()) / seconds_of_program,
         "decode_cores": spent["decode"] / seconds_of_program,
         "compose_cores": spent["compose"] / seconds_of_program,
         "encode_cores": spent["encode"] / seconds_of_program,
+        "psnr_db": float(np.mean(psnr)),
+        "kbps": sum(len(data) for data in encoded) * 8 / seconds_of_program / 1000,
         "wall_ms_per_frame": wall / frames * 1e3,
     }
 
 
 # ------------------------------------------------------------------------------------------ main
+
+
+def program_rows(frames: int, text: TextRenderer) -> list[dict]:
+    """The default program size and the two harder ones from the textures, then 720p sites of the
+    simulated hall; each in H.264 and in VP8."""
+    small = encoded_streams(9, (640, 360), frames)
+    large = encoded_streams(9, (1280, 720), frames)
+    hall = hall_streams(9, (1280, 720), frames)
+    rows = []
+    for codec in ("H264", "VP8"):
+        rows.append(program_case(9, (640, 360), (1280, 720), frames, text, codec, small))
+        rows.append(program_case(9, (1280, 720), (1280, 720), frames, text, codec, large))
+        rows.append(program_case(9, (640, 360), (1920, 1080), frames, text, codec, small))
+    for codec in ("H264", "VP8"):
+        row = program_case(9, (1280, 720), (1280, 720), frames, text, codec, hall)
+        rows.append({**row, "case": row["case"].replace("VP8 ->", "VP8 (hall) ->", 1)})
+    return rows
 
 
 def main() -> None:
@@ -232,11 +292,7 @@ def main() -> None:
         ],
         "mixer": run_mixer_bench(),
         "motion": run_motion_bench(),
-        "program": [
-            program_case(9, (640, 360), (1280, 720), args.program_frames, text),
-            program_case(9, (1280, 720), (1280, 720), args.program_frames, text),
-            program_case(9, (640, 360), (1920, 1080), args.program_frames, text),
-        ],
+        "program": program_rows(args.program_frames, text),
     }
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
@@ -262,7 +318,8 @@ def main() -> None:
     for row in results["program"]:
         print(
             f"  {row['case']:<58} {row['cores']:.3f}  (decode {row['decode_cores']:.3f}, compose"
-            f" {row['compose_cores']:.3f}, encode {row['encode_cores']:.3f}; {row['wall_ms_per_frame']:.1f} ms/frame)"
+            f" {row['compose_cores']:.3f}, encode {row['encode_cores']:.3f}; {row['psnr_db']:.2f} dB at"
+            f" {row['kbps']:.0f} kbit/s; {row['wall_ms_per_frame']:.1f} ms/frame)"
         )
 
 

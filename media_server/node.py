@@ -353,7 +353,7 @@ class MediaNode:
         return session
 
     def _program_video_codec(self, offered: list) -> tuple[str, list]:
-        preferred = self.settings.preferred_video_codec
+        preferred = self.settings.program.video_codec
         names = sorted(PROGRAM_VIDEO_CODECS, key=lambda name: name != preferred)
         for name in names:
             codec = CodecInfo("video", name, VIDEO_CLOCK, None, dict(PROGRAM_VIDEO_CODECS[name]))

@@ -34,6 +34,12 @@ class ProgramSettings(BaseModel):
     height: int = Field(default=720, ge=120, le=2160, multiple_of=2, description="program picture height (even)")
     fps: int = Field(default=25, ge=1, le=60, description="program frame rate")
     video_bitrate: int = Field(default=2_000_000, ge=100_000, le=20_000_000, description="program video bits/s")
+    video_codec: Literal["H264", "VP8"] = Field(
+        default="H264",
+        description="codec of the program picture for a viewer that takes both: H.264 costs the server about"
+        " half of VP8's encode for the same quality, phones and set-top boxes decode it in hardware, and it is"
+        " what recordings and links to other conference systems carry, so one encode serves them all",
+    )
     audio_bitrate: int = Field(default=64_000, ge=16_000, le=256_000, description="program Opus bits/s")
     time_zone: str = Field(default="Asia/Shanghai", description="time zone of the clock drawn in the picture")
     clock: bool = Field(default=True, description="draw the date and time in the top right corner")

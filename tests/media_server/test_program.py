@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 
 from media_tools import Publisher, Subscriber, eventually, luma, read_tile_stamp
@@ -12,8 +13,8 @@ from media_server import MediaNode, MediaSettings
 SIZE = (640, 360)
 
 
-def node_with_program() -> MediaNode:
-    program = {"width": SIZE[0], "height": SIZE[1], "clock": False, "idle_timeout": 0.2}
+def node_with_program(**settings: object) -> MediaNode:
+    program = {"width": SIZE[0], "height": SIZE[1], "clock": False, "idle_timeout": 0.2, **settings}
     return MediaNode(MediaSettings(interfaces=["127.0.0.1"], program=program))
 
 
@@ -40,6 +41,32 @@ def program_threads() -> list[str]:
 
 def whole_picture_counter(viewer: Subscriber) -> int:
     return read_tile_stamp(luma(viewer.frames[-1]), "speaker", 0, SIZE)
+
+
+def answered_video_codecs(viewer: Subscriber) -> set[str]:
+    """The video codecs the node's answer gave this viewer (RTX aside)."""
+    video = viewer.pc.remoteDescription.sdp.split("m=video", 1)[1].split("\r\nm=", 1)[0]
+    return set(re.findall(r"^a=rtpmap:\d+ ([\w-]+)/", video, re.MULTILINE)) - {"rtx"}
+
+
+async def test_a_viewer_taking_both_codecs_gets_h264_unless_the_settings_say_vp8():
+    for setting in ("H264", "VP8"):
+        node = node_with_program(video_codec=setting)
+        publisher, _ = await publish(node, "县局", 3000, audio=False)
+        viewer = None
+        try:
+            viewer = await watch(node)  # offers VP8 first, then H.264, as browsers do
+            assert answered_video_codecs(viewer) == {setting}
+            await eventually(
+                lambda v=viewer: bool(v.frames) and whole_picture_counter(v) // 1000 == 3,
+                what=f"the publisher's picture in {setting}",
+            )
+            assert sorted(node.programs["r1"]._encoders) == [setting]
+        finally:
+            if viewer is not None:
+                await viewer.close()
+            await publisher.close()
+            await node.close()
 
 
 async def test_the_program_decodes_only_while_watched_and_encodes_once_per_codec():
