@@ -1,6 +1,6 @@
-"""Every private aiortc and aioice internal this project touches, in one place.
+"""Every private aiortc, aioice and pylibsrtp internal this project touches, in one place.
 
-aiortc is pinned (pyproject.toml); `check_internals()` runs at start-up and stops the server with a
+aiortc and pylibsrtp are pinned (pyproject.toml); `check_internals()` runs at start-up and stops the server with a
 clear message if an upgrade moved any of the names used here. The hook points were found in the
 relay lab (../shared/research/relay-lab/REPORT.md):
 
@@ -16,7 +16,8 @@ relay lab (../shared/research/relay-lab/REPORT.md):
   is replaced for forwarded tracks by `ForwardingSender`: frames are sent from the publisher's
   receive path straight through the DTLS transport's SRTP context to the nominated ICE pair's
   socket, a frame's packets in one `sendmsg` where Linux segments UDP (GSO); `_retransmit` answers
-  NACKs from its history. `RTCRtpSender._send_keyframe` is what a
+  NACKs from its history. The packets are protected in place in one buffer by libsrtp, called through
+  pylibsrtp's binding on the DTLS transport's own SRTP session. `RTCRtpSender._send_keyframe` is what a
   subscriber's PLI/FIR calls; we route it to the publisher.
 - aioice gathers host candidates on every non-loopback address with OS-chosen ports; we choose the
   addresses and the port range, and announce 1:1 NAT addresses.
@@ -25,6 +26,7 @@ relay lab (../shared/research/relay-lab/REPORT.md):
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import enum
 import inspect
@@ -47,10 +49,13 @@ import aiortc.rtcdtlstransport
 import aiortc.rtcicetransport
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
+import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensions, RtpPacket
+from aiortc.rtp import HeaderExtensions, RtpPacket
 from aiortc.utils import random32, uint16_add, uint16_gt, uint32_add
+from pylibsrtp import Error as SrtpError
+from pylibsrtp import _binding as srtp_binding
 
 logger = logging.getLogger(__name__)
 
@@ -292,25 +297,55 @@ GSO_MAX_BYTES = 60_000  # a run is one IP packet inside the kernel: under 64 KiB
 RTP_HEADER = struct.Struct("!BBHLL")
 
 
-def segment_runs(packets: list[bytes]) -> list[list[bytes]]:
-    """Group packets, keeping their order, into runs that one GSO send can carry: equal sizes, except
-    that the last of a run may be shorter."""
-    runs: list[list[bytes]] = []
-    run: list[bytes] = []
-    size = total = 0
+def segment_spans(ends: list[int]) -> list[tuple[int, int, int]]:
+    """Group a frame's packets, laid end to end (`ends`: where each one ends), into spans one GSO send
+    can carry: (start, end, segment size), equal sizes except that the last of a span may be shorter."""
+    spans: list[tuple[int, int, int]] = []
+    start = previous = size = count = 0
     extendable = False
-    for packet in packets:
-        length = len(packet)
-        if extendable and length <= size and len(run) < GSO_MAX_SEGMENTS and total + length <= GSO_MAX_BYTES:
-            run.append(packet)
-            total += length
+    for end in ends:
+        length = end - previous
+        if extendable and length <= size and count < GSO_MAX_SEGMENTS and end - start <= GSO_MAX_BYTES:
+            count += 1
             extendable = length == size
         else:
-            run = [packet]
-            runs.append(run)
-            size = total = length
-            extendable = True
-    return runs
+            if count:
+                spans.append((start, previous, size))
+            start, size, count, extendable = previous, length, 1, True
+        previous = end
+    if count:
+        spans.append((start, previous, size))
+    return spans
+
+
+HISTORY_FRAMES = 64  # about 2 s of video kept for NACKs (aiortc keeps 128 packets)
+SRTP_TRAILER_MAX = 16 + 128  # what libsrtp may append to a packet: tag and MKI (pylibsrtp.SRTP_MAX_TRAILER_LEN)
+PINNED_PYLIBSRTP = "1.0.0"
+
+
+class FrameBuffer:
+    """Where a frame's packets are laid out end to end and protected in place, shared by the senders
+    of one thread (each frame is sent, or copied, before the next is laid out). libsrtp is called
+    through pylibsrtp's binding, as `Session.protect` does, but on this buffer: no bytes object per
+    packet, and a GSO span is a slice of it."""
+
+    _local = threading.local()
+
+    def __init__(self, size: int = 64 * 1024) -> None:
+        self.length = srtp_binding.ffi.new("int *")
+        self.resize(size)
+
+    def resize(self, size: int) -> None:
+        self.data = srtp_binding.ffi.new("unsigned char[]", size)
+        self.view = memoryview(srtp_binding.ffi.buffer(self.data))
+        self.size = size
+
+    @classmethod
+    def of_this_thread(cls) -> FrameBuffer:
+        buffer: FrameBuffer | None = getattr(cls._local, "buffer", None)
+        if buffer is None:
+            buffer = cls._local.buffer = cls()
+        return buffer
 
 
 NTP_EPOCH_NS = 2_208_988_800 * 1_000_000_000  # 1900-01-01 to 1970-01-01
@@ -383,8 +418,10 @@ class ForwardingSender:
     def __init__(self, sender: RTCRtpSender, write_buffer_limit: int) -> None:
         self._sender = sender
         self._write_buffer_limit = write_buffer_limit
-        # sequence number % RTP_HISTORY_SIZE -> (sequence number, marker, timestamp, payload, header extension)
-        self._history: dict[int, tuple[int, int, int, bytes, bytes]] = {}
+        # The frames last sent, for NACKs: (first sequence number, timestamp, header extension, payloads).
+        self._history: collections.deque[tuple[int, int, bytes, list[bytes]]] = collections.deque(maxlen=HISTORY_FRAMES)
+        self._frame_buffer: FrameBuffer | None = None  # the sending thread's, from run()
+        self._srtp_context: Any = None
         self._payload_type = 0
         self._ready = False
         self._connected = False
@@ -414,6 +451,8 @@ class ForwardingSender:
         )
         dtls = self._dtls = sender.transport
         self._srtp = dtls._tx_srtp
+        self._srtp_context = self._srtp._srtp[0]  # pylibsrtp's srtp_t, for protecting in place
+        self._frame_buffer = FrameBuffer.of_this_thread()  # run() and send_frame() both run on the loop
         self._ice = dtls.transport._connection
 
         def on_dtls_state() -> None:
@@ -453,35 +492,49 @@ class ForwardingSender:
         timestamp = uint32_add(self._timestamp_origin, frame.timestamp)
         header_extension = self._header_extension.build((ntp_time >> 14) & 0xFFFFFF)
         first_byte = 0x90 if header_extension else 0x80
-        pack, protect, history = RTP_HEADER.pack, self._srtp.protect, self._history
         payload_type, ssrc = self._payload_type, sender._ssrc
-        sequence_number = self._sequence_number
+        first_sequence_number = sequence_number = self._sequence_number
         payloads = frame.payloads
         last = len(payloads) - 1
-        packets = []
+        head = 12 + len(header_extension)
+        buffer = self._frame_buffer
+        assert buffer is not None  # set in run(), before _ready
+        needed = frame.payload_size + len(payloads) * (head + SRTP_TRAILER_MAX)
+        if buffer.size < needed:  # a keyframe larger than any before: grow once, in 64 KiB steps
+            buffer.resize(-(-needed // 65536) * 65536)
+        view, data, length = buffer.view, buffer.data, buffer.length
+        pack_into, protect, context = RTP_HEADER.pack_into, srtp_binding.lib.srtp_protect, self._srtp_context
+        ends = []
+        offset = 0
         try:
             for index, payload in enumerate(payloads):
-                marker = 0x80 if index == last else 0
-                history[sequence_number % RTP_HISTORY_SIZE] = (
+                end = offset + head + len(payload)
+                pack_into(
+                    view,
+                    offset,
+                    first_byte,
+                    (0x80 if index == last else 0) | payload_type,
                     sequence_number,
-                    marker,
                     timestamp,
-                    payload,
-                    header_extension,
+                    ssrc,
                 )
-                packets.append(
-                    protect(
-                        pack(first_byte, marker | payload_type, sequence_number, timestamp, ssrc)
-                        + header_extension
-                        + payload
-                    )
-                )
+                view[offset + 12 : offset + head] = header_extension
+                view[offset + head : end] = payload
+                length[0] = end - offset
+                status = protect(context, data + offset, length)
+                if status:
+                    raise SrtpError(f"srtp_protect failed ({status})")
+                offset += length[0]
+                ends.append(offset)
                 sequence_number = (sequence_number + 1) & 0xFFFF
+            self._history.append((first_sequence_number, timestamp, header_extension, payloads))
             if last and not backlog and self._gso_allowed:
-                self._send_segmented(pair, transport, packets)
+                self._send_segmented(pair, transport, view, ends)
             else:
-                for packet in packets:
-                    transport.sendto(packet, pair.remote_addr)
+                start = 0
+                for end in ends:
+                    transport.sendto(view[start:end].tobytes(), pair.remote_addr)
+                    start = end
         except Exception as exc:  # one subscriber's broken connection must not reach the publisher's receiver
             self._failures += 1
             if self._failures in (1, 10, 100) or self._failures % 1000 == 0:
@@ -489,8 +542,7 @@ class ForwardingSender:
             return SendResult.NOT_READY
         finally:
             self._sequence_number = sequence_number
-        sent_bytes = sum(map(len, packets))
-        self._octets += sum(map(len, payloads))
+        self._octets += frame.payload_size
         self._packets += last + 1
         # What aiortc's RTCP sender reports and the transport's statistics are built from.
         state = vars(sender)
@@ -499,36 +551,32 @@ class ForwardingSender:
         state[_OCTET_COUNT] = self._octets
         state[_PACKET_COUNT] = self._packets
         dtls_state = vars(self._dtls)
-        dtls_state[_DTLS_TX_BYTES] += sent_bytes
+        dtls_state[_DTLS_TX_BYTES] += offset
         dtls_state[_DTLS_TX_PACKETS] += last + 1
         return SendResult.SENT
 
-    def _send_segmented(self, pair: Any, transport: Any, packets: list[bytes]) -> None:
-        """Send with UDP GSO, a run of packets per system call; anything the socket cannot take now
-        goes through asyncio's transport, which queues it in order."""
+    def _send_segmented(self, pair: Any, transport: Any, view: memoryview, ends: list[int]) -> None:
+        """Send with UDP GSO, a span of packets per system call; anything the socket cannot take now
+        goes through asyncio's transport, which copies and queues it in order."""
         address = pair.remote_addr
         sock = self._gso_socket if transport is self._gso_transport else self._open_gso_socket(transport)
-        for run in segment_runs(packets):
-            if sock is None or len(run) == 1:
-                for packet in run:
-                    transport.sendto(packet, address)
-                continue
-            try:
-                sock.sendmsg(
-                    [b"".join(run)], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", len(run[0])))], 0, address
-                )
-                self.gso_sends += 1
-            except (BlockingIOError, InterruptedError):
-                sock = None  # the send buffer is full: the rest waits in the transport's queue
-                for packet in run:
-                    transport.sendto(packet, address)
-            except OSError as exc:  # EIO from a card without checksum offload, EINVAL, an old kernel
-                logger.info("forwarding sender: UDP segmentation refused (%r); sending packet by packet", exc)
-                self._gso_allowed = False
-                self._close_gso_socket()
-                sock = None
-                for packet in run:
-                    transport.sendto(packet, address)
+        for start, end, size in segment_spans(ends):
+            if sock is not None and end - start > size:
+                try:
+                    sock.sendmsg(
+                        [view[start:end]], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))], 0, address
+                    )
+                    self.gso_sends += 1
+                    continue
+                except (BlockingIOError, InterruptedError):
+                    sock = None  # the send buffer is full: the rest waits in the transport's queue
+                except OSError as exc:  # EIO from a card without checksum offload, EINVAL, an old kernel
+                    logger.info("forwarding sender: UDP segmentation refused (%r); sending packet by packet", exc)
+                    self._gso_allowed = False
+                    self._close_gso_socket()
+                    sock = None
+            for packet_start in range(start, end, size):
+                transport.sendto(view[packet_start : min(packet_start + size, end)].tobytes(), address)
 
     def _open_gso_socket(self, transport: Any) -> socket.socket | None:
         self._close_gso_socket()
@@ -546,11 +594,13 @@ class ForwardingSender:
 
     async def retransmit(self, sequence_number: int) -> None:
         """Answer a NACK from the kept packet, over RTX when negotiated (RFC 4588, as aiortc's sender)."""
-        entry = self._history.get(sequence_number % RTP_HISTORY_SIZE)
-        if entry is None or entry[0] != sequence_number:
+        kept = next((f for f in reversed(self._history) if (sequence_number - f[0]) & 0xFFFF < len(f[3])), None)
+        if kept is None:
             return
+        first, timestamp, header_extension, payloads = kept
+        index = (sequence_number - first) & 0xFFFF
+        payload, marker = payloads[index], 0x80 if index == len(payloads) - 1 else 0
         sender = self._sender
-        _, marker, timestamp, payload, header_extension = entry
         first_byte = 0x90 if header_extension else 0x80
         rtx_payload_type = getattr(sender, _PRIVATE + "rtx_payload_type")
         if rtx_payload_type is None:
@@ -788,6 +838,12 @@ def check_internals() -> None:
         ):
             need(f"self.__{name}" in send_loop_source + sender_init_source, f"RTCRtpSender.__{name}")
     try:
+        session = pylibsrtp.Session()
+        need(hasattr(session, "_srtp") and session._srtp[0] is not None, "pylibsrtp Session._srtp")
+        need(hasattr(srtp_binding.lib, "srtp_protect"), "pylibsrtp's binding of srtp_protect")
+    except Exception as exc:  # the binding or the session changed shape
+        problems.append(f"pylibsrtp's session ({exc!r})")
+    try:
         probe = RTCRtpReceiver("video", types.SimpleNamespace(state="new"))  # type: ignore[arg-type]
         for name in ("__decoder_queue", "__jitter_buffer", "__decoder_thread"):
             need(hasattr(probe, "_RTCRtpReceiver" + name), f"RTCRtpReceiver.{name}")
@@ -800,6 +856,12 @@ def check_internals() -> None:
             + ". Reinstall aiortc=="
             + PINNED_AIORTC
             + " or update media_server/aiortc_adapter.py."
+        )
+    if pylibsrtp.__version__ != PINNED_PYLIBSRTP:
+        logger.warning(
+            "pylibsrtp %s is not the pinned %s; its binding checked and present",
+            pylibsrtp.__version__,
+            PINNED_PYLIBSRTP,
         )
     if aiortc.__version__ != PINNED_AIORTC:
         logger.warning(

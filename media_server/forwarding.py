@@ -30,8 +30,13 @@ class ForwardedFrame:
 
     payloads: list[bytes]
     timestamp: int
-    size: int
+    size: int  # of the encoded frame
     keyframe: bool
+    payload_size: int  # of the payloads together (the frame and its payload descriptors)
+
+    @classmethod
+    def of(cls, payloads: list[bytes], timestamp: int, size: int, keyframe: bool) -> ForwardedFrame:
+        return cls(payloads, timestamp, size, keyframe, sum(map(len, payloads)))
 
 
 class KeyframeRequester:
@@ -189,7 +194,9 @@ class TrackForwarder:
             for track in self.tracks:
                 track.waiting_for_keyframe = True
         assert self._packetizer is not None  # set with the codec
-        forwarded = ForwardedFrame(self._packetizer.payloads(frame), frame.timestamp, len(frame.data), frame.keyframe)
+        forwarded = ForwardedFrame.of(
+            self._packetizer.payloads(frame), frame.timestamp, len(frame.data), frame.keyframe
+        )
         needs_keyframe = False
         for track in list(self.tracks):  # a send may end a track
             if not track.offer(forwarded):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import itertools
 
 import av
 import numpy as np
 
 from media_server import MediaStats, TrackForwarder
-from media_server.aiortc_adapter import CodecInfo, EncodedFrame, SendResult, is_keyframe, segment_runs
+from media_server.aiortc_adapter import CodecInfo, EncodedFrame, SendResult, is_keyframe, segment_spans
 from media_server.packetizer import H264_FU_A, H264_STAP_A, PACKET_MAX, Packetizer, h264_nal_units
 
 VP8 = CodecInfo("video", "VP8", 90000, None, {})
@@ -196,7 +197,8 @@ def test_h264_is_packetised_as_aiortc_and_ffmpeg_read_it():
 
 def test_a_frames_packets_are_grouped_into_runs_one_udp_segmentation_send_can_carry():
     def sizes(lengths: list[int]) -> list[list[int]]:
-        return [[len(p) for p in run] for run in segment_runs([bytes(n) for n in lengths])]
+        ends = list(itertools.accumulate(lengths))
+        return [[min(size, end - at) for at in range(start, end, size)] for start, end, size in segment_spans(ends)]
 
     assert sizes([1310, 1310, 1310, 800]) == [[1310, 1310, 1310, 800]]  # equal, then one shorter
     assert sizes([60, 1310, 1310, 900, 1310, 500]) == [[60], [1310, 1310, 900], [1310, 500]]  # STAP-A, two NALs

@@ -90,6 +90,25 @@ async def test_frames_still_arrive_where_the_kernel_refuses_udp_segmentation(nod
         await publisher.close()
 
 
+async def test_a_frame_larger_than_the_shared_frame_buffer_grows_it_and_arrives_whole(node, monkeypatch):
+    from media_server.aiortc_adapter import FrameBuffer
+
+    small = FrameBuffer(2048)  # the senders of this thread lay out every frame here: smaller than a keyframe
+    monkeypatch.setattr(FrameBuffer._local, "buffer", small, raising=False)
+    publisher, source = await publish(node)
+    subscriber = await subscribe(node, source, kinds=("video",))
+    subscriber.keep_frames = 5
+    try:
+        await subscriber.wait_frames(30)
+        assert subscriber.counters == sorted(subscriber.counters)
+        counter = subscriber.counters[len(subscriber.frames) - 1]
+        assert psnr(luma(subscriber.frames[-1]), publisher.video.reference(counter)) > 30
+        assert small.size >= 65536 and small.size % 65536 == 0  # grown, once, in whole steps
+    finally:
+        await subscriber.close()
+        await publisher.close()
+
+
 async def test_late_subscriber_gets_a_picture_within_a_second(node):
     publisher, source = await publish(node)
     early = await subscribe(node, source)
