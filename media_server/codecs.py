@@ -229,7 +229,7 @@ class VideoEncoder:
             context = cast(VideoCodecContext, av.CodecContext.create("libx264", "w"))
             context.bit_rate = bitrate
             # superfast with veryfast's motion search (hexagon, subpixel refinement 2): half of libvpx's time
-            # at cpu-used 8, for 0.1-0.6 dB less PSNR at the same rate (docs/benchmarks.md, the program).
+            # at cpu-used 8, for 0.1-0.7 dB less PSNR at the same rate (docs/benchmarks.md, the program).
             # The rate is capped over one second, as a WebRTC path needs, rather than averaged.
             context.options = {
                 "preset": "superfast",

@@ -103,7 +103,7 @@ async def test_a_frame_larger_than_the_shared_frame_buffer_grows_it_and_arrives_
         assert subscriber.counters == sorted(subscriber.counters)
         counter = subscriber.counters[len(subscriber.frames) - 1]
         assert psnr(luma(subscriber.frames[-1]), publisher.video.reference(counter)) > 30
-        assert small.size >= 65536 and small.size % 65536 == 0  # grown, once, in whole steps
+        assert small.size >= 65536 and small.size % 65536 == 0  # grown, in whole 64 KiB steps
     finally:
         await subscriber.close()
         await publisher.close()
