@@ -7,7 +7,7 @@
 - Audio: a frame is one payload.
 
 Fragments are as large as allowed and only the last of a frame or NAL unit is shorter, so a run of them
-leaves in one system call where the kernel segments UDP (aiortc_adapter.segment_runs).
+leaves in one system call where the kernel segments UDP (aiortc_adapter.segment_spans).
 """
 
 from __future__ import annotations
