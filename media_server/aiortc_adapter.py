@@ -53,7 +53,7 @@ import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import HeaderExtensions, RtpPacket
-from aiortc.utils import random32, uint16_add, uint16_gt, uint32_add
+from aiortc.utils import random32, uint16_add, uint16_gt
 from pylibsrtp import Error as SrtpError
 from pylibsrtp import _binding as srtp_binding
 
@@ -92,6 +92,9 @@ class EncodedFrame:
     timestamp: int  # RTP clock units, rebased to start near 0
     keyframe: bool
     after_gap: bool = False  # frames were lost for good before this one: decoders need a keyframe
+    # The RTP payloads a received video frame arrived in, payload descriptors included: forwarded as
+    # they are, so a subscribed frame is not packetised again. None for frames made here.
+    payloads: list[bytes] | None = None
 
 
 def is_keyframe(codec_name: str, data: bytes) -> bool:
@@ -115,6 +118,14 @@ def h264_has_nal(data: bytes, nal_types: tuple[int, ...]) -> bool:
         if data[start + 3] & 0x1F in nal_types:
             return True
         start += 3
+
+
+class ReceivedFrame(JitterFrame):
+    """A complete frame from the jitter buffer, with the RTP payloads it came in (padding-only packets left out)."""
+
+    def __init__(self, packets: list[RtpPacket], timestamp: int) -> None:
+        super().__init__(b"".join(p._data for p in packets), timestamp)  # type: ignore[attr-defined]
+        self.payloads = [p.payload for p in packets if p.payload]
 
 
 class MarkerJitterBuffer(JitterBuffer):
@@ -150,11 +161,11 @@ class MarkerJitterBuffer(JitterBuffer):
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:
                 self.remove(count)
-                return JitterFrame(b"".join(p._data for p in packets), timestamp)  # type: ignore[attr-defined]
+                return ReceivedFrame(packets, timestamp)
             packets.append(packet)
             if packet.marker:
                 self.remove(count + 1)
-                return JitterFrame(b"".join(p._data for p in packets), timestamp)  # type: ignore[attr-defined]
+                return ReceivedFrame(packets, timestamp)
         return None
 
 
@@ -277,7 +288,14 @@ class EncodedFrameTap:
             after_gap = True
             self._jitter_buffer.frames_lost = False
         self._on_frame(
-            self._codec, EncodedFrame(data, jitter_frame.timestamp, is_keyframe(codec.name, data), after_gap)
+            self._codec,
+            EncodedFrame(
+                data,
+                jitter_frame.timestamp,
+                is_keyframe(codec.name, data),
+                after_gap,
+                getattr(jitter_frame, "payloads", None),
+            ),
         )
 
 
@@ -318,6 +336,8 @@ def segment_spans(ends: list[int]) -> list[tuple[int, int, int]]:
     return spans
 
 
+PAD_MAX = 32  # RTP padding a packet may get, so that a frame's packets are one size (one GSO send)
+PADDING = [b""] + [bytes(pad - 1) + bytes((pad,)) for pad in range(1, PAD_MAX + 1)]  # RFC 3550 5.1
 HISTORY_FRAMES = 64  # about 2 s of video kept for NACKs (aiortc keeps 128 packets)
 SRTP_TRAILER_MAX = 16 + 128  # what libsrtp may append to a packet: tag and MKI (pylibsrtp.SRTP_MAX_TRAILER_LEN)
 PINNED_PYLIBSRTP = "1.0.0"
@@ -415,20 +435,44 @@ _DTLS_TX_BYTES, _DTLS_TX_PACKETS = "_RTCDtlsTransport__tx_bytes", "_RTCDtlsTrans
 
 
 class ForwardingSender:
+    __slots__ = (
+        "_dtls",
+        "_dtls_state",
+        "_failures",
+        "_frame_buffer",
+        "_gso_allowed",
+        "_gso_socket",
+        "_gso_transport",
+        "_header_extension",
+        "_history",
+        "_ice",
+        "_live",
+        "_octets",
+        "_packets",
+        "_payload_type",
+        "_sender",
+        "_sender_state",
+        "_sequence_number",
+        "_srtp_context",
+        "_timestamp_origin",
+        "_write_buffer_limit",
+        "gso_sends",
+    )
+
     def __init__(self, sender: RTCRtpSender, write_buffer_limit: int) -> None:
         self._sender = sender
+        self._sender_state = vars(sender)
         self._write_buffer_limit = write_buffer_limit
         # The frames last sent, for NACKs: (first sequence number, timestamp, header extension, payloads).
         self._history: collections.deque[tuple[int, int, bytes, list[bytes]]] = collections.deque(maxlen=HISTORY_FRAMES)
-        self._frame_buffer: FrameBuffer | None = None  # the sending thread's, from run()
+        self._frame_buffer = FrameBuffer.of_this_thread()  # send_frame() runs on this thread's event loop
         self._srtp_context: Any = None
         self._payload_type = 0
-        self._ready = False
-        self._connected = False
+        self._live = False  # running, and DTLS connected
         self._header_extension = HeaderExtensionBlock(None, None)
-        self._srtp: Any = None
         self._ice: Any = None
         self._dtls: Any = None
+        self._dtls_state: dict[str, Any] = {}
         self._sequence_number = aiortc.rtcrtpsender.random_sequence_number()  # below 2^15: SRTP rollover
         self._timestamp_origin = random32()
         self._octets = 0
@@ -450,18 +494,16 @@ class ForwardingSender:
             getattr(sender, _PRIVATE + "rtp_header_extensions_map"), getattr(sender, _PRIVATE + "mid")
         )
         dtls = self._dtls = sender.transport
-        self._srtp = dtls._tx_srtp
-        self._srtp_context = self._srtp._srtp[0]  # pylibsrtp's srtp_t, for protecting in place
-        self._frame_buffer = FrameBuffer.of_this_thread()  # run() and send_frame() both run on the loop
+        self._dtls_state = vars(dtls)
+        self._srtp_context = dtls._tx_srtp._srtp[0]  # pylibsrtp's srtp_t, for protecting in place
         self._ice = dtls.transport._connection
 
         def on_dtls_state() -> None:
-            self._connected = dtls.state == "connected"
+            self._live = dtls.state == "connected"
 
         on_dtls_state()
         dtls.on("statechange", on_dtls_state)
         getattr(sender, _PRIVATE + "rtp_started").set()
-        self._ready = True
         try:
             if track is not None:
                 track.attach_sink(self.send_frame)
@@ -469,17 +511,20 @@ class ForwardingSender:
         except asyncio.CancelledError:
             pass
         finally:
-            self._ready = False
             dtls.remove_listener("statechange", on_dtls_state)
+            self._live = False
             self._close_gso_socket()
             if track is not None:
                 track.stop()
             getattr(sender, _PRIVATE + "rtp_exited").set()
 
     def send_frame(self, frame: Any) -> SendResult:
-        """Send one frame's payloads now; called on the event loop from the publisher's receive path."""
-        sender = self._sender
-        if not self._ready or not self._connected or not sender._enabled:
+        """Send one frame's payloads now; called on the event loop from the publisher's receive path.
+
+        `frame` is a forwarding.ForwardedFrame: its payloads, and `pads`, the RTP padding that makes
+        every packet but the last `segment` bytes long (one UDP segmentation send), when it is near.
+        """
+        if not self._live or not self._sender._enabled:
             return SendResult.NOT_READY
         pair = self._ice._nominated.get(1)
         if pair is None:
@@ -489,17 +534,16 @@ class ForwardingSender:
         if backlog > self._write_buffer_limit:
             return SendResult.CONGESTED
         ntp_time = ((time.time_ns() + NTP_EPOCH_NS) << 32) // 1_000_000_000  # as aiortc.clock, cheaper
-        timestamp = uint32_add(self._timestamp_origin, frame.timestamp)
+        timestamp = (self._timestamp_origin + frame.timestamp) & 0xFFFFFFFF
         header_extension = self._header_extension.build((ntp_time >> 14) & 0xFFFFFF)
-        first_byte = 0x90 if header_extension else 0x80
-        payload_type, ssrc = self._payload_type, sender._ssrc
-        first_sequence_number = sequence_number = self._sequence_number
-        payloads = frame.payloads
-        last = len(payloads) - 1
         head = 12 + len(header_extension)
+        first_byte = 0x90 if header_extension else 0x80
+        payload_type, ssrc = self._payload_type, self._sender._ssrc
+        first_sequence_number = sequence_number = self._sequence_number
+        payloads, pads = frame.payloads, frame.pads
+        last = len(payloads) - 1
         buffer = self._frame_buffer
-        assert buffer is not None  # set in run(), before _ready
-        needed = frame.payload_size + len(payloads) * (head + SRTP_TRAILER_MAX)
+        needed = frame.payload_size + len(payloads) * (head + PAD_MAX + SRTP_TRAILER_MAX)
         if buffer.size < needed:  # a keyframe larger than any before: grow once, in 64 KiB steps
             buffer.resize(-(-needed // 65536) * 65536)
         view, data, length = buffer.view, buffer.data, buffer.length
@@ -509,17 +553,23 @@ class ForwardingSender:
         try:
             for index, payload in enumerate(payloads):
                 end = offset + head + len(payload)
-                pack_into(
-                    view,
-                    offset,
-                    first_byte,
-                    (0x80 if index == last else 0) | payload_type,
-                    sequence_number,
-                    timestamp,
-                    ssrc,
-                )
                 view[offset + 12 : offset + head] = header_extension
                 view[offset + head : end] = payload
+                if pads is not None and pads[index]:  # RTP padding (zeros, then their count); never the last packet
+                    pad = pads[index]
+                    view[end : end + pad] = PADDING[pad]
+                    end += pad
+                    pack_into(view, offset, first_byte | 0x20, payload_type, sequence_number, timestamp, ssrc)
+                else:
+                    pack_into(
+                        view,
+                        offset,
+                        first_byte,
+                        (0x80 if index == last else 0) | payload_type,
+                        sequence_number,
+                        timestamp,
+                        ssrc,
+                    )
                 length[0] = end - offset
                 status = protect(context, data + offset, length)
                 if status:
@@ -528,13 +578,17 @@ class ForwardingSender:
                 ends.append(offset)
                 sequence_number = (sequence_number + 1) & 0xFFFF
             self._history.append((first_sequence_number, timestamp, header_extension, payloads))
-            if last and not backlog and self._gso_allowed:
-                self._send_segmented(pair, transport, view, ends)
-            else:
+            if not last:
+                transport.sendto(view[:offset].tobytes(), pair.remote_addr)
+            elif backlog or not self._gso_allowed:
                 start = 0
                 for end in ends:
                     transport.sendto(view[start:end].tobytes(), pair.remote_addr)
                     start = end
+            elif frame.segment and last < GSO_MAX_SEGMENTS and offset <= GSO_MAX_BYTES:
+                self._send_segmented(pair, transport, view, [(0, offset, ends[0])])
+            else:
+                self._send_segmented(pair, transport, view, segment_spans(ends))
         except Exception as exc:  # one subscriber's broken connection must not reach the publisher's receiver
             self._failures += 1
             if self._failures in (1, 10, 100) or self._failures % 1000 == 0:
@@ -545,22 +599,22 @@ class ForwardingSender:
         self._octets += frame.payload_size
         self._packets += last + 1
         # What aiortc's RTCP sender reports and the transport's statistics are built from.
-        state = vars(sender)
+        state = self._sender_state
         state[_NTP_TIMESTAMP] = ntp_time
         state[_RTP_TIMESTAMP] = timestamp
         state[_OCTET_COUNT] = self._octets
         state[_PACKET_COUNT] = self._packets
-        dtls_state = vars(self._dtls)
+        dtls_state = self._dtls_state
         dtls_state[_DTLS_TX_BYTES] += offset
         dtls_state[_DTLS_TX_PACKETS] += last + 1
         return SendResult.SENT
 
-    def _send_segmented(self, pair: Any, transport: Any, view: memoryview, ends: list[int]) -> None:
+    def _send_segmented(self, pair: Any, transport: Any, view: memoryview, spans: list[tuple[int, int, int]]) -> None:
         """Send with UDP GSO, a span of packets per system call; anything the socket cannot take now
         goes through asyncio's transport, which copies and queues it in order."""
         address = pair.remote_addr
         sock = self._gso_socket if transport is self._gso_transport else self._open_gso_socket(transport)
-        for start, end, size in segment_spans(ends):
+        for start, end, size in spans:
             if sock is not None and end - start > size:
                 try:
                     sock.sendmsg(

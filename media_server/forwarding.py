@@ -1,8 +1,10 @@
 """Selective forwarding: one publisher's encoded frames to every subscriber, never decoded.
 
-A `TrackForwarder` exists per published track. It splits each encoded frame into RTP payloads once
-and hands that same `ForwardedFrame` to every `ForwardedTrack`; each subscriber's sender only adds
-its RTP header and encryption (aiortc_adapter.install_forwarding_sender). New and overflowed
+A `TrackForwarder` exists per published track. It hands each encoded frame's RTP payloads, as one
+`ForwardedFrame`, to every `ForwardedTrack`; each subscriber's sender only adds its RTP header and
+encryption (aiortc_adapter.install_forwarding_sender). A frame received over RTP keeps the payloads
+the publisher made, descriptors and all, as SFUs do; a frame made here (a camera's, the program's)
+is split into payloads once, whatever the number of subscribers. New and overflowed
 subscribers wait for a keyframe, and their keyframe requests, with every subscriber's PLI/FIR,
 become one throttled request to the publisher.
 """
@@ -17,14 +19,14 @@ from collections.abc import Callable
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from media_server.aiortc_adapter import CodecInfo, EncodedFrame, SendResult
-from media_server.packetizer import Packetizer
+from media_server.aiortc_adapter import PAD_MAX, CodecInfo, EncodedFrame, SendResult
+from media_server.packetizer import PACKET_MAX, Packetizer
 from media_server.stats import MediaStats
 
 logger = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)  # not frozen, which costs four times as much to make; never changed
 class ForwardedFrame:
     """One frame as every subscriber sends it: RTP payloads and the RTP timestamp."""
 
@@ -33,10 +35,23 @@ class ForwardedFrame:
     size: int  # of the encoded frame
     keyframe: bool
     payload_size: int  # of the payloads together (the frame and its payload descriptors)
+    # The size every payload but the last is, or is padded to, so that the frame leaves in one UDP
+    # segmentation send; 0 when the payloads are too uneven for that.
+    segment: int
+    pads: list[int] | None  # the RTP padding each payload gets (None: none)
 
     @classmethod
     def of(cls, payloads: list[bytes], timestamp: int, size: int, keyframe: bool) -> ForwardedFrame:
-        return cls(payloads, timestamp, size, keyframe, sum(map(len, payloads)))
+        sizes = list(map(len, payloads))
+        segment = max(sizes)
+        shortest = min(sizes[:-1]) if len(sizes) > 1 else segment
+        pads = None
+        if shortest < segment:  # a publisher that splits frames about equally, as libwebrtc does
+            if segment - shortest <= PAD_MAX:
+                pads = [segment - s for s in sizes[:-1]] + [0]
+            else:
+                segment = 0
+        return cls(payloads, timestamp, size, keyframe, sum(sizes), segment, pads)
 
 
 class KeyframeRequester:
@@ -79,6 +94,7 @@ class KeyframeRequester:
 
 
 FrameSink = Callable[[ForwardedFrame], SendResult]
+SENT = SendResult.SENT
 FrameListener = Callable[[CodecInfo, EncodedFrame], None]
 
 
@@ -95,6 +111,7 @@ class ForwardedTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._forwarder = forwarder
+        self._stats = forwarder.stats
         self._sink: FrameSink | None = None
         self._ended: asyncio.Future[None] | None = None
         self.waiting_for_keyframe = kind == "video"
@@ -104,6 +121,8 @@ class ForwardedTrack(MediaStreamTrack):
 
     def attach_sink(self, sink: FrameSink) -> None:
         """The subscriber is connected: send from now on, starting at a fresh keyframe."""
+        if self.readyState != "live":
+            return
         self._sink = sink
         if self.kind == "video":
             self.waiting_for_keyframe = True
@@ -111,16 +130,17 @@ class ForwardedTrack(MediaStreamTrack):
 
     def offer(self, frame: ForwardedFrame) -> bool:
         """Send a frame; returns False when this subscriber needs a keyframe first."""
-        if self._sink is None or self.readyState != "live":
+        sink = self._sink  # None until connected, and once stopped
+        if sink is None:
             return True
         if self.waiting_for_keyframe and not frame.keyframe:
             return False
-        result = self._sink(frame)
-        if result is SendResult.SENT:
+        result = sink(frame)
+        if result is SENT:
             self.waiting_for_keyframe = False
             self.frames_sent += 1
             self.bytes_sent += frame.size
-            stats = self._forwarder.stats
+            stats = self._stats
             stats.forwarded_frames += 1
             stats.forwarded_bytes += frame.size
             return True
@@ -146,6 +166,7 @@ class ForwardedTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
+        self._sink = None
         if self._ended is not None and not self._ended.done():
             self._ended.set_result(None)
         self._forwarder.unsubscribe(self)
@@ -187,16 +208,17 @@ class TrackForwarder:
         self.last_frame_at = time.monotonic()
         for listener in self.listeners:
             listener(codec, frame)
-        if not self.tracks:
+        if not self.tracks or not frame.data:  # nobody to send to, or only padding arrived
             return
         if frame.after_gap and not frame.keyframe:
             # The publisher's hop lost frames for good: what follows does not decode without a keyframe.
             for track in self.tracks:
                 track.waiting_for_keyframe = True
-        assert self._packetizer is not None  # set with the codec
-        forwarded = ForwardedFrame.of(
-            self._packetizer.payloads(frame), frame.timestamp, len(frame.data), frame.keyframe
-        )
+        payloads = frame.payloads  # as the publisher packetised it, when it came over RTP
+        if payloads is None or max(map(len, payloads)) > PACKET_MAX:
+            assert self._packetizer is not None  # set with the codec
+            payloads = self._packetizer.payloads(frame)
+        forwarded = ForwardedFrame.of(payloads, frame.timestamp, len(frame.data), frame.keyframe)
         needs_keyframe = False
         for track in list(self.tracks):  # a send may end a track
             if not track.offer(forwarded):

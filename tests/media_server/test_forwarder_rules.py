@@ -132,6 +132,49 @@ def test_the_video_buffer_releases_at_the_marker_and_knows_the_media_ssrc():
     assert buffer.media_ssrc == 1234
 
 
+def test_a_received_frame_goes_out_in_the_publishers_own_payloads():
+    # As an SFU should: the publisher's payload descriptors (picture id, partitions, layers) reach
+    # every subscriber unchanged, and the frame is not cut up again. Padding-only packets (bandwidth
+    # probes) are left out; payloads larger than ours would be are cut again to fit the path.
+    from aiortc.codecs.vpx import VpxPayloadDescriptor
+    from aiortc.rtp import RtpPacket
+
+    from media_server.aiortc_adapter import MarkerJitterBuffer
+
+    def received(payloads: list[bytes], first_sequence: int, timestamp: int) -> EncodedFrame:
+        buffer = MarkerJitterBuffer(capacity=64, is_video=True)
+        out = None
+        for n, payload in enumerate(payloads):
+            packet = RtpPacket(payload_type=96, sequence_number=first_sequence + n, timestamp=timestamp, ssrc=7)
+            packet.payload, packet.marker = payload, int(n == len(payloads) - 1)
+            packet._data = VpxPayloadDescriptor.parse(payload)[1] if payload else b""  # as aiortc's depayloader
+            out = buffer.add(packet)[1]
+        assert out is not None
+        return EncodedFrame(out.data, timestamp, is_keyframe("VP8", out.data), False, out.payloads)
+
+    def descriptor(picture_id: int, start: bool) -> bytes:
+        return bytes((0x90 if start else 0x80, 0x80, 0x80 | picture_id >> 8, picture_id & 0xFF))
+
+    body = bytes(range(256)) * 8
+    publisher = [descriptor(4321, True) + KEY + body[:1000], descriptor(4321, False) + body[1000:1700], b""]
+    forwarder = TrackForwarder("video", CountingRequests(), MediaStats())
+    sink = RecordingSink()
+    forwarder.subscribe().attach_sink(sink)
+    key = received(publisher, 100, 3000)
+    forwarder.push(VP8, key)
+    assert sink.frames[0].payloads == publisher[:2]  # byte for byte, the padding packet left out
+    assert sink.frames[0].size == len(key.data) and sink.frames[0].payload_size == sum(map(len, publisher))
+
+    large = [descriptor(4322, True) + DELTA + body[: PACKET_MAX + 100]]  # from a sender with a larger MTU
+    forwarder.push(VP8, received(large, 103, 6000))
+    cut = sink.frames[1].payloads
+    assert len(cut) == 2 and max(map(len, cut)) <= PACKET_MAX
+    assert b"".join(VpxPayloadDescriptor.parse(p)[1] for p in cut) == DELTA + body[: PACKET_MAX + 100]
+
+    forwarder.push(VP8, received([b""], 104, 9000))  # a padding-only "frame": nothing to send
+    assert len(sink.frames) == 2
+
+
 def test_vp8_is_packetised_as_aiortc_reads_it():
     from aiortc.codecs.vpx import VpxPayloadDescriptor
 

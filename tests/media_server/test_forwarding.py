@@ -109,6 +109,53 @@ async def test_a_frame_larger_than_the_shared_frame_buffer_grows_it_and_arrives_
         await publisher.close()
 
 
+async def test_a_publisher_that_splits_frames_about_equally_is_forwarded_in_its_own_packets(node, monkeypatch):
+    # Browsers (libwebrtc) cut a frame into packets whose sizes differ by a byte; the server forwards
+    # them as they are, with a byte or two of RTP padding so that each frame still leaves in one
+    # UDP segmentation send, and the subscriber's decoder never sees the padding.
+    from aiortc.codecs import vpx
+
+    from media_server.aiortc_adapter import ForwardingSender, SendResult
+
+    def split_about_equally(buffer: bytes, picture_id: int) -> list[bytes]:
+        count = -(-len(buffer) // (vpx.PACKET_MAX - 4))
+        base, larger = divmod(len(buffer), count)
+        sizes = [base] * (count - larger) + [base + 1] * larger  # the shorter first, as a worst case
+        payloads, position = [], 0
+        for n, size in enumerate(sizes):
+            descriptor = vpx.VpxPayloadDescriptor(partition_start=int(n == 0), partition_id=0, picture_id=picture_id)
+            payloads.append(bytes(descriptor) + buffer[position : position + size])
+            position += size
+        return payloads
+
+    monkeypatch.setattr(vpx.Vp8Encoder, "_packetize", staticmethod(split_about_equally))
+    sent = []
+    send_frame = ForwardingSender.send_frame
+
+    def recording_send_frame(self, frame):
+        result = send_frame(self, frame)
+        if result is SendResult.SENT:
+            sent.append(frame)
+        return result
+
+    monkeypatch.setattr(ForwardingSender, "send_frame", recording_send_frame)
+    publisher, source = await publish(node)
+    subscriber = await subscribe(node, source, kinds=("video",))
+    subscriber.keep_frames = 5
+    try:
+        await subscriber.wait_frames(45)
+        assert subscriber.counters == sorted(subscriber.counters)
+        counter = subscriber.counters[len(subscriber.frames) - 1]
+        assert psnr(luma(subscriber.frames[-1]), publisher.video.reference(counter)) > 30
+        padded = [f for f in sent if f.pads]
+        assert len(padded) >= 10 and all(f.segment == max(map(len, f.payloads)) for f in padded)
+        if sys.platform == "linux":  # each frame of several packets in one system call
+            assert video_senders(node)[0].gso_sends == len([f for f in sent if len(f.payloads) > 1])
+    finally:
+        await subscriber.close()
+        await publisher.close()
+
+
 async def test_late_subscriber_gets_a_picture_within_a_second(node):
     publisher, source = await publish(node)
     early = await subscribe(node, source)
