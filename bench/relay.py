@@ -9,6 +9,7 @@ subscribers. Everything runs on 127.0.0.1 and the numbers are only printed, neve
     cd /work/main && /tmp/venv/bin/python bench/relay.py      # or: make bench
     /tmp/venv/bin/python bench/relay.py --ks 1,4 --warmup 2 --seconds 5 --skip-mediarelay
     /tmp/venv/bin/python bench/relay.py --json > relay.json
+    /tmp/venv/bin/python bench/relay.py --ks 1 --seconds 30 --skip-mediarelay --repeat 9   # K = 1, pinned down
 
 Per relay and K it measures:
 - relay CPU: time.process_time() of the relay process over the window, in cores;
@@ -417,6 +418,29 @@ def print_targets(rows: dict[Config, dict[str, Any]]) -> None:
         )
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of repeated runs of one configuration, the one with the median CPU per subscriber, carrying
+    every run's figure in "cpu_per_sub_runs"; an error in any run is the result."""
+    failed = [run for run in runs if "error" in run]
+    if failed or len(runs) == 1 or "cpu_per_sub" not in runs[0]:
+        return failed[0] if failed else runs[0]
+    ordered = sorted(runs, key=lambda run: run["cpu_per_sub"])
+    return {**ordered[(len(ordered) - 1) // 2], "cpu_per_sub_runs": [run["cpu_per_sub"] for run in ordered]}
+
+
+def print_repeats(rows: dict[Config, dict[str, Any]]) -> None:
+    repeated = {c: r for c, r in rows.items() if "cpu_per_sub_runs" in r}
+    if not repeated:
+        return
+    print("\nCPU per subscriber over repeated runs (the tables show the median run)")
+    for config, row in sorted(repeated.items(), key=lambda item: item[0].k):
+        runs = row["cpu_per_sub_runs"]
+        print(
+            f"  {config.label}: median {row['cpu_per_sub']:.4f}, {len(runs)} runs "
+            f"{runs[0]:.4f}-{runs[-1]:.4f}: {', '.join(f'{x:.4f}' for x in runs)}"
+        )
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -444,6 +468,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="skip MediaRelay above this K (it saturates two cores); default 8",
     )
     parser.add_argument("--skip-mediarelay", action="store_true", help="measure MediaNode only")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each MediaNode configuration this many times and report the run with the median"
+        " CPU per subscriber (the spread is printed too); default 1",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout instead of the tables")
     args = parser.parse_args(argv)
     try:
@@ -452,6 +483,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--ks must be comma-separated integers, not {args.ks!r}")
     if not args.ks or min(args.ks) < 0:
         parser.error("--ks needs at least one positive K")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.decoders < 1:
         parser.error("--decoders must be at least 1 (latency is measured on decoding subscribers)")
     return args
@@ -476,20 +509,23 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[Config, dict[str, Any]] = {}
     began = time.monotonic()
     for config in configs:
-        print(f"running {config.label} ...", file=sys.stderr, flush=True)
-        try:
-            raw = run_config(config, args)
-        except BenchError as exc:
-            rows[config] = {"relay": config.relay, "k": config.k, "error": str(exc)}
-            print(f"  ERROR: {exc}", file=sys.stderr, flush=True)
-            continue
-        direct = rows.get(Config("direct", 1))
-        row = summarise(config, raw, direct if direct and "error" not in direct else None)
-        rows[config] = row
-        print("  " + progress_line(row), file=sys.stderr, flush=True)
-        for role, entries in row.get("log", {}).items():
-            for entry in entries:
-                print(f"  log[{role}] x{entry['count']}: {entry['example']}", file=sys.stderr)
+        runs = []
+        for run in range(args.repeat if config.relay == "ours" else 1):
+            print(f"running {config.label}{f' (run {run + 1})' if run else ''} ...", file=sys.stderr, flush=True)
+            try:
+                raw = run_config(config, args)
+            except BenchError as exc:
+                runs.append({"relay": config.relay, "k": config.k, "error": str(exc)})
+                print(f"  ERROR: {exc}", file=sys.stderr, flush=True)
+                break
+            direct = rows.get(Config("direct", 1))
+            row = summarise(config, raw, direct if direct and "error" not in direct else None)
+            runs.append(row)
+            print("  " + progress_line(row), file=sys.stderr, flush=True)
+            for role, entries in row.get("log", {}).items():
+                for entry in entries:
+                    print(f"  log[{role}] x{entry['count']}: {entry['example']}", file=sys.stderr)
+        rows[config] = median_run(runs)
     print(f"done in {time.monotonic() - began:.0f} s", file=sys.stderr)
     if args.json:
         json.dump(
@@ -520,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
     else:
         print_report(rows, args.ks, skipped, args)
+        print_repeats(rows)
     return 1 if any("error" in row for row in rows.values()) else 0
 
 
