@@ -116,7 +116,6 @@ class ForwardedTrack(MediaStreamTrack):
         self._ended: asyncio.Future[None] | None = None
         self.waiting_for_keyframe = kind == "video"
         self.frames_sent = 0
-        self.bytes_sent = 0
         self.frames_dropped = 0
 
     def attach_sink(self, sink: FrameSink) -> None:
@@ -139,7 +138,6 @@ class ForwardedTrack(MediaStreamTrack):
         if result is SENT:
             self.waiting_for_keyframe = False
             self.frames_sent += 1
-            self.bytes_sent += frame.size
             stats = self._stats
             stats.forwarded_frames += 1
             stats.forwarded_bytes += frame.size
