@@ -94,7 +94,6 @@ class KeyframeRequester:
 
 
 FrameSink = Callable[[ForwardedFrame], SendResult]
-SENT = SendResult.SENT
 FrameListener = Callable[[CodecInfo, EncodedFrame], None]
 
 
@@ -111,7 +110,6 @@ class ForwardedTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._forwarder = forwarder
-        self._stats = forwarder.stats
         self._sink: FrameSink | None = None
         self._ended: asyncio.Future[None] | None = None
         self.waiting_for_keyframe = kind == "video"
@@ -135,10 +133,10 @@ class ForwardedTrack(MediaStreamTrack):
         if self.waiting_for_keyframe and not frame.keyframe:
             return False
         result = sink(frame)
-        if result is SENT:
+        if result is SendResult.SENT:
             self.waiting_for_keyframe = False
             self.frames_sent += 1
-            stats = self._stats
+            stats = self._forwarder.stats
             stats.forwarded_frames += 1
             stats.forwarded_bytes += frame.size
             return True
