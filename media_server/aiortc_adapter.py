@@ -315,6 +315,11 @@ GSO_MAX_BYTES = 60_000  # a run is one IP packet inside the kernel: under 64 KiB
 RTP_HEADER = struct.Struct("!BBHLL")
 
 
+def rtp_header_with_extension(size: int) -> struct.Struct:
+    """The fixed RTP header and a `size`-byte header extension block after it, packed in one call."""
+    return struct.Struct(f"!BBHLL{size}s")
+
+
 def segment_spans(ends: list[int]) -> list[tuple[int, int, int]]:
     """Group a frame's packets, laid end to end (`ends`: where each one ends), into spans one GSO send
     can carry: (start, end, segment size), equal sizes except that the last of a span may be shorter."""
@@ -378,14 +383,17 @@ class HeaderExtensionBlock:
 
     def __init__(self, extensions_map: Any, mid: str | None) -> None:
         self._map, self._mid = extensions_map, mid
-        self._fixed: bytes | None = b"" if extensions_map is None else None
+        # The block when it never changes (no abs-send-time negotiated), else None.
+        self.fixed: bytes | None = b"" if extensions_map is None else None
         self._around: tuple[bytes, bytes] | None = None  # what comes before and after abs-send-time
+        self.size = 0  # in bytes, the same for every frame: the ids and the mid do not change
         if extensions_map is None:
             return
         low, high = self._lay_out(0), self._lay_out(0xFFFFFF)
+        self.size = len(low)
         changed = [i for i, (a, b) in enumerate(zip(low, high, strict=False)) if a != b]
-        if low == high:  # no abs-send-time negotiated
-            self._fixed = low
+        if low == high:
+            self.fixed = low
         elif len(low) == len(high) and changed == list(range(changed[0], changed[0] + 3)):
             self._around = low[: changed[0]], low[changed[0] + 3 :]
         # otherwise a layout this does not know: laid out again every frame
@@ -397,8 +405,8 @@ class HeaderExtensionBlock:
         return struct.pack("!HH", profile, len(data) >> 2) + data if data else b""
 
     def build(self, abs_send_time: int) -> bytes:
-        if self._fixed is not None:
-            return self._fixed
+        if self.fixed is not None:
+            return self.fixed
         if self._around is not None:
             return self._around[0] + abs_send_time.to_bytes(3, "big") + self._around[1]
         return self._lay_out(abs_send_time)
@@ -438,6 +446,7 @@ class ForwardingSender:
     __slots__ = (
         "_dtls",
         "_dtls_state",
+        "_extension",
         "_failures",
         "_frame_buffer",
         "_gso_allowed",
@@ -447,9 +456,8 @@ class ForwardingSender:
         "_history",
         "_ice",
         "_live",
-        "_octets",
-        "_packets",
         "_payload_type",
+        "_rtp_header",
         "_sender",
         "_sender_state",
         "_sequence_number",
@@ -470,13 +478,13 @@ class ForwardingSender:
         self._payload_type = 0
         self._live = False  # running, and DTLS connected
         self._header_extension = HeaderExtensionBlock(None, None)
+        self._extension: bytes | None = b""  # the header extension block, when it is the same every frame
+        self._rtp_header = rtp_header_with_extension(0)
         self._ice: Any = None
         self._dtls: Any = None
         self._dtls_state: dict[str, Any] = {}
         self._sequence_number = aiortc.rtcrtpsender.random_sequence_number()  # below 2^15: SRTP rollover
         self._timestamp_origin = random32()
-        self._octets = 0
-        self._packets = 0
         self._failures = 0
         # The nominated pair's socket, duplicated for sendmsg (asyncio's transport has no sendmsg);
         # None where it cannot segment (a TURN relay, another OS, a kernel or card that refused).
@@ -490,9 +498,11 @@ class ForwardingSender:
         sender = self._sender
         track = getattr(sender, _PRIVATE + "track")
         self._payload_type = codec.payloadType
-        self._header_extension = HeaderExtensionBlock(
+        self._header_extension = block = HeaderExtensionBlock(
             getattr(sender, _PRIVATE + "rtp_header_extensions_map"), getattr(sender, _PRIVATE + "mid")
         )
+        self._extension = block.fixed
+        self._rtp_header = rtp_header_with_extension(block.size)
         dtls = self._dtls = sender.transport
         self._dtls_state = vars(dtls)
         self._srtp_context = dtls._tx_srtp._srtp[0]  # pylibsrtp's srtp_t, for protecting in place
@@ -535,7 +545,9 @@ class ForwardingSender:
             return SendResult.CONGESTED
         ntp_time = ((time.time_ns() + NTP_EPOCH_NS) << 32) // 1_000_000_000  # as aiortc.clock, cheaper
         timestamp = (self._timestamp_origin + frame.timestamp) & 0xFFFFFFFF
-        header_extension = self._header_extension.build((ntp_time >> 14) & 0xFFFFFF)
+        header_extension = self._extension
+        if header_extension is None:  # it carries abs-send-time
+            header_extension = self._header_extension.build((ntp_time >> 14) & 0xFFFFFF)
         head = 12 + len(header_extension)
         first_byte = 0x90 if header_extension else 0x80
         payload_type, ssrc = self._payload_type, self._sender._ssrc
@@ -547,19 +559,27 @@ class ForwardingSender:
         if buffer.size < needed:  # a keyframe larger than any before: grow once, in 64 KiB steps
             buffer.resize(-(-needed // 65536) * 65536)
         view, data, length = buffer.view, buffer.data, buffer.length
-        pack_into, protect, context = RTP_HEADER.pack_into, srtp_binding.lib.srtp_protect, self._srtp_context
+        pack_into, protect, context = self._rtp_header.pack_into, srtp_binding.lib.srtp_protect, self._srtp_context
         ends = []
         offset = 0
         try:
             for index, payload in enumerate(payloads):
                 end = offset + head + len(payload)
-                view[offset + 12 : offset + head] = header_extension
                 view[offset + head : end] = payload
                 if pads is not None and pads[index]:  # RTP padding (zeros, then their count); never the last packet
                     pad = pads[index]
                     view[end : end + pad] = PADDING[pad]
                     end += pad
-                    pack_into(view, offset, first_byte | 0x20, payload_type, sequence_number, timestamp, ssrc)
+                    pack_into(
+                        view,
+                        offset,
+                        first_byte | 0x20,
+                        payload_type,
+                        sequence_number,
+                        timestamp,
+                        ssrc,
+                        header_extension,
+                    )
                 else:
                     pack_into(
                         view,
@@ -569,6 +589,7 @@ class ForwardingSender:
                         sequence_number,
                         timestamp,
                         ssrc,
+                        header_extension,
                     )
                 length[0] = end - offset
                 status = protect(context, data + offset, length)
@@ -596,14 +617,12 @@ class ForwardingSender:
             return SendResult.NOT_READY
         finally:
             self._sequence_number = sequence_number
-        self._octets += frame.payload_size
-        self._packets += last + 1
         # What aiortc's RTCP sender reports and the transport's statistics are built from.
         state = self._sender_state
         state[_NTP_TIMESTAMP] = ntp_time
         state[_RTP_TIMESTAMP] = timestamp
-        state[_OCTET_COUNT] = self._octets
-        state[_PACKET_COUNT] = self._packets
+        state[_OCTET_COUNT] += frame.payload_size
+        state[_PACKET_COUNT] += last + 1
         dtls_state = self._dtls_state
         dtls_state[_DTLS_TX_BYTES] += offset
         dtls_state[_DTLS_TX_PACKETS] += last + 1

@@ -12,7 +12,6 @@ become one throttled request to the publisher.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -26,32 +25,31 @@ from media_server.stats import MediaStats
 logger = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(slots=True)  # not frozen, which costs four times as much to make; never changed
 class ForwardedFrame:
-    """One frame as every subscriber sends it: RTP payloads and the RTP timestamp."""
+    """One frame as every subscriber sends it: RTP payloads and the RTP timestamp, with what every
+    subscriber's sender needs worked out once (a plain class: made 30 times a second per track)."""
 
-    payloads: list[bytes]
-    timestamp: int
-    size: int  # of the encoded frame
-    keyframe: bool
-    payload_size: int  # of the payloads together (the frame and its payload descriptors)
-    # The size every payload but the last is, or is padded to, so that the frame leaves in one UDP
-    # segmentation send; 0 when the payloads are too uneven for that.
-    segment: int
-    pads: list[int] | None  # the RTP padding each payload gets (None: none)
+    __slots__ = ("keyframe", "largest", "pads", "payload_size", "payloads", "segment", "size", "timestamp")
 
-    @classmethod
-    def of(cls, payloads: list[bytes], timestamp: int, size: int, keyframe: bool) -> ForwardedFrame:
+    def __init__(self, payloads: list[bytes], timestamp: int, size: int, keyframe: bool) -> None:
         sizes = list(map(len, payloads))
-        segment = max(sizes)
-        shortest = min(sizes[:-1]) if len(sizes) > 1 else segment
-        pads = None
-        if shortest < segment:  # a publisher that splits frames about equally, as libwebrtc does
-            if segment - shortest <= PAD_MAX:
-                pads = [segment - s for s in sizes[:-1]] + [0]
+        largest = max(sizes)
+        self.payloads = payloads
+        self.timestamp = timestamp
+        self.size = size  # of the encoded frame
+        self.keyframe = keyframe
+        self.payload_size = sum(sizes)  # of the payloads together (the frame and its payload descriptors)
+        self.largest = largest
+        # The size every payload but the last is, or is padded to, so that the frame leaves in one UDP
+        # segmentation send; 0 when the payloads are too uneven for that.
+        self.segment = largest
+        self.pads: list[int] | None = None  # the RTP padding each payload gets (None: none)
+        shortest = min(sizes[:-1]) if len(sizes) > 1 else largest
+        if shortest < largest:  # a publisher that splits frames about equally, as libwebrtc does
+            if largest - shortest <= PAD_MAX:
+                self.pads = [largest - s for s in sizes[:-1]] + [0]
             else:
-                segment = 0
-        return cls(payloads, timestamp, size, keyframe, sum(sizes), segment, pads)
+                self.segment = 0
 
 
 class KeyframeRequester:
@@ -210,11 +208,11 @@ class TrackForwarder:
             # The publisher's hop lost frames for good: what follows does not decode without a keyframe.
             for track in self.tracks:
                 track.waiting_for_keyframe = True
-        payloads = frame.payloads  # as the publisher packetised it, when it came over RTP
-        if payloads is None or max(map(len, payloads)) > PACKET_MAX:
+        size, payloads = len(frame.data), frame.payloads  # the publisher's own payloads, when it came over RTP
+        forwarded = None if payloads is None else ForwardedFrame(payloads, frame.timestamp, size, frame.keyframe)
+        if forwarded is None or forwarded.largest > PACKET_MAX:  # made here, or too large to forward as it came
             assert self._packetizer is not None  # set with the codec
-            payloads = self._packetizer.payloads(frame)
-        forwarded = ForwardedFrame.of(payloads, frame.timestamp, len(frame.data), frame.keyframe)
+            forwarded = ForwardedFrame(self._packetizer.payloads(frame), frame.timestamp, size, frame.keyframe)
         needs_keyframe = False
         for track in list(self.tracks):  # a send may end a track
             if not track.offer(forwarded):

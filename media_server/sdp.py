@@ -7,6 +7,7 @@ and creates nothing. Forwarding never transcodes, so a subscriber must accept th
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Literal
 
 from aiortc import RTCRtpCodecCapability, RTCRtpSender
@@ -20,6 +21,14 @@ from media_server.errors import CodecMismatch, InvalidOffer, UnsupportedCodecs
 Purpose = Literal["publish", "subscribe"]
 
 FORWARDED_CODECS = {"video": ("VP8", "H264"), "audio": ("opus", "G722", "PCMU", "PCMA")}
+
+# What asks a receiver for bandwidth estimates (REMB, RTCP a few times a second): a forwarded
+# stream's rate is the publisher's, so a subscriber's estimate would only be received and dropped.
+_BANDWIDTH_FEEDBACK = re.compile(
+    r"^a=(extmap:\d+(/\w+)? http://www\.webrtc\.org/experiments/rtp-hdrext/abs-send-time"
+    r"|rtcp-fb:\S+ goog-remb)\b.*\r\n",
+    re.MULTILINE,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +48,11 @@ class CheckedOffer:
 
 
 def check_offer(sdp: str, purpose: Purpose, *, max_bytes: int) -> CheckedOffer:
-    """Parse and vet an SDP offer; raise InvalidOffer or UnsupportedCodecs with a clear reason."""
+    """Parse and vet an SDP offer; raise InvalidOffer or UnsupportedCodecs with a clear reason.
+
+    A subscriber's offer comes back without abs-send-time and goog-remb, so the answer does not ask
+    the subscriber for bandwidth estimates that nothing here would act on.
+    """
     if len(sdp.encode("utf-8", "replace")) > max_bytes:
         raise InvalidOffer(f"the SDP offer is larger than {max_bytes} bytes")
     if not sdp.lstrip().startswith("v=0"):
@@ -76,6 +89,8 @@ def check_offer(sdp: str, purpose: Purpose, *, max_bytes: int) -> CheckedOffer:
                 f"none of the offered {wanted_media.kind} codecs ({', '.join(offered) or 'none'}) can be forwarded;"
                 f" this server forwards {', '.join(supported)} (H.264 in constrained baseline or baseline profile)"
             )
+    if purpose == "subscribe":
+        normalised = _BANDWIDTH_FEEDBACK.sub("", normalised)
     return CheckedOffer(sdp=normalised, media=media)
 
 

@@ -8,9 +8,19 @@ import itertools
 
 import av
 import numpy as np
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from media_server import MediaStats, TrackForwarder
-from media_server.aiortc_adapter import CodecInfo, EncodedFrame, SendResult, is_keyframe, segment_spans
+from media_server.aiortc_adapter import (
+    CodecInfo,
+    EncodedFrame,
+    HeaderExtensionBlock,
+    SendResult,
+    is_keyframe,
+    rtp_header_with_extension,
+    segment_spans,
+)
 from media_server.packetizer import H264_FU_A, H264_STAP_A, PACKET_MAX, Packetizer, h264_nal_units
 
 VP8 = CodecInfo("video", "VP8", 90000, None, {})
@@ -250,3 +260,27 @@ def test_a_frames_packets_are_grouped_into_runs_one_udp_segmentation_send_can_ca
     many = sizes([1000] * 150)
     assert [len(run) for run in many] == [60, 60, 30]  # under 64 segments and 60,000 bytes a send
     assert sizes([]) == []
+
+
+def test_a_sender_header_with_abs_send_time_reads_back_as_aiortc_lays_it_out():
+    """Subscribers no longer negotiate abs-send-time, but a forwarding sender still lays it out
+    right when one does: one pack per packet gives the header and the block, with the time in it."""
+    extensions = HeaderExtensionsMap()
+    extensions.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+                RTCRtpHeaderExtensionParameters(id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
+            ]
+        )
+    )
+    block = HeaderExtensionBlock(extensions, "1")
+    assert block.fixed is None and HeaderExtensionBlock(None, None).fixed == b""
+    header = rtp_header_with_extension(block.size)
+    for abs_send_time in (0, 0x123456, 0xFFFFFF):
+        packet = bytearray(header.size) + b"payload"
+        header.pack_into(packet, 0, 0x90, 0x80 | 96, 65535, 90000, 0xDEADBEEF, block.build(abs_send_time))
+        parsed = RtpPacket.parse(bytes(packet), extensions)
+        assert (parsed.marker, parsed.payload_type, parsed.sequence_number) == (1, 96, 65535)
+        assert (parsed.timestamp, parsed.ssrc, parsed.payload) == (90000, 0xDEADBEEF, b"payload")
+        assert (parsed.extensions.mid, parsed.extensions.abs_send_time) == ("1", abs_send_time)

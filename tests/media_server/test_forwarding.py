@@ -9,7 +9,8 @@ import sys
 import threading
 
 import pytest
-from media_tools import luma, psnr
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket
+from media_tools import Subscriber, luma, psnr
 from media_tools import node_publish as publish
 from media_tools import node_subscribe as subscribe
 
@@ -175,4 +176,38 @@ async def test_late_subscriber_gets_a_picture_within_a_second(node):
     finally:
         await late.close()
         await early.close()
+        await publisher.close()
+
+
+async def test_subscribers_are_not_asked_for_bandwidth_estimates_that_nothing_reads(node):
+    """A forwarded stream's rate is the publisher's, so a subscriber's answer leaves out abs-send-time
+    and goog-remb, and the subscriber sends no REMB; the publisher's answer keeps them, since the
+    relay's own estimate is what steers the publisher."""
+    publisher, source = await publish(node)
+    subscriber = Subscriber()
+    subscriber.keep_frames = 60
+    offer = await subscriber.offer()
+    assert "abs-send-time" in offer and "goog-remb" in offer  # aiortc offers both
+    participant = node.join("r1", name="观众", role="observer", may_open=False, transient=True)
+    session = await node.subscribe(participant, source, offer)
+    (video,) = [t for t in session.pc.getTransceivers() if t.kind == "video"]
+    received = []
+    handle_rtcp = video.sender._handle_rtcp_packet
+
+    async def record(packet):
+        received.append(packet)
+        await handle_rtcp(packet)
+
+    video.sender._handle_rtcp_packet = record
+    await subscriber.accept(session.answer_sdp)
+    try:
+        assert "abs-send-time" not in session.answer_sdp and "goog-remb" not in session.answer_sdp
+        (published,) = [s for s in node.sessions.values() if s.purpose == "publish"]
+        assert "abs-send-time" in published.answer_sdp and "goog-remb" in published.answer_sdp
+        await subscriber.wait_frames(60)  # two seconds of video
+        assert any(isinstance(p, RtcpRrPacket) for p in received)  # the subscriber reports, as it should
+        assert not [p for p in received if isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_APP]  # no REMB
+        assert_in_order_and_the_publishers(subscriber, publisher)
+    finally:
+        await subscriber.close()
         await publisher.close()
