@@ -3,6 +3,11 @@
 A slot's places are counted by a conditional UPDATE (`booked < capacity`) that runs first in the booking's
 transaction: on PostgreSQL the row lock, on SQLite the write lock, make two bookings of the last place
 impossible, and every refusal after it rolls the transaction back, so nothing is changed.
+
+On PostgreSQL every writer takes its row locks in one order: a reception day, then its slots (by id), then
+appointments, then petitioners. A move takes a place in one slot and gives one back in another; two moves
+crossing between the same two slots, or a move and a cancellation of the same appointment, then queue
+behind each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler.clock import Clock, as_utc
 from scheduler.errors import (
+    AppointmentNotFound,
     DayNotFound,
     DayOverlaps,
     InvalidRequest,
@@ -152,6 +158,11 @@ _OPEN_APPOINTMENTS = (
     )
     .order_by(_CLASHES.desc())
 )
+_LOCK_SLOTS = (
+    select(_SLOTS.c.id).where(_SLOTS.c.id.in_(bindparam("slot_ids", expanding=True))).order_by(_SLOTS.c.id)
+).with_for_update()  # PostgreSQL locks the rows as the sort hands them over: in id order
+_SLOT_OF = select(_APPOINTMENTS.c.slot_id).where(_APPOINTMENTS.c.id == bindparam("appointment_id"))
+_LOCK_PETITIONER = select(_PETITIONERS.c.id).where(_PETITIONERS.c.id == bindparam("petitioner_id")).with_for_update()
 _NEW_APPOINTMENT = insert(_APPOINTMENTS).returning(_APPOINTMENTS.c.id)
 _NUMBER_APPOINTMENT = (
     update(_APPOINTMENTS).where(_APPOINTMENTS.c.id == bindparam("appointment_id")).values(number=bindparam("number"))
@@ -550,6 +561,7 @@ class Bookings:
         reason = _text(reason, "a reason", 1, 100)
         now = self.clock.now()
         async with self.db.transaction() as session:
+            await self._lock_slots(session, await self._slot_of(session, appointment_id))
             row = await appointment_row(session, appointment_id, lock=True)
             await self._cancel_row(session, row, actor=actor, reason=reason, now=now)
             return await appointment_record(session, row, full=True)
@@ -562,6 +574,19 @@ class Bookings:
         await self._release(session, row)
         if was_confirmed:
             await self.messages.queue(session, row, "cancelled", now=now, reason=reason)
+
+    @staticmethod
+    async def _slot_of(session: AsyncSession, appointment_id: int) -> int:
+        """The appointment's slot, read before any lock is taken: it never changes once booked."""
+        slot_id = await session.scalar(_SLOT_OF, {"appointment_id": appointment_id})
+        if slot_id is None:
+            raise AppointmentNotFound(f"appointment {appointment_id} does not exist")
+        return int(slot_id)
+
+    @staticmethod
+    async def _lock_slots(session: AsyncSession, *slot_ids: int) -> None:
+        """Lock these slots, in the order every writer uses (the module's docstring), before their appointments."""
+        await session.execute(_LOCK_SLOTS, {"slot_ids": sorted(set(slot_ids))})
 
     async def _release(self, session: AsyncSession, row: AppointmentRow) -> None:
         """Give the slot's place back and drop the messages that no longer hold."""
@@ -578,14 +603,18 @@ class Bookings:
         and the petitioner gets the new time and a new link."""
         now = self.clock.now()
         async with self.db.transaction() as session:
-            # The new slot's place first (the lock that serialises bookings), then the old appointment.
+            old_slot_id = await self._slot_of(session, appointment_id)
+            if old_slot_id == new_slot_id:
+                raise InvalidRequest("the appointment is already in this slot")
+            # Both slots first, in the common order; then the old appointment, then the petitioner, whose
+            # lock orders this move after (or before) a booking of theirs into a clashing slot.
+            await self._lock_slots(session, old_slot_id, new_slot_id)
             place = await self._take_place(session, new_slot_id, channel="staff", now=now)
             old = await appointment_row(session, appointment_id, lock=True)
-            if old.slot_id == new_slot_id:
-                raise InvalidRequest("the appointment is already in this slot")
             await transition(
                 session, old, State.RESCHEDULED, actor=actor, at=now, reason=reason or "moved to another slot"
             )
+            await session.execute(_LOCK_PETITIONER, {"petitioner_id": old.petitioner_id})
             await self._check_petitioner(session, old.petitioner_id, place, ignore=old.id)
             await self._release(session, old)
             appointment = await self._add_appointment(

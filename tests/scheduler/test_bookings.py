@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import re
 
 import pytest
@@ -13,9 +14,11 @@ from sqlalchemy import text
 
 from scheduler import State
 from scheduler.errors import (
+    AppointmentNotFound,
     DayOverlaps,
     InvalidIdNumber,
     InvalidPhone,
+    InvalidRequest,
     InvalidTransition,
     PetitionerBusy,
     PublicBookingClosed,
@@ -261,8 +264,81 @@ async def test_reschedule_moves_to_a_new_slot_and_keeps_the_history_of_both(hall
     assert "11月25日 10:00" in moved_message.text and moved.link_key in moved_message.text
     with pytest.raises(UnknownLink, match="was moved"):
         await scheduler.reception.visit(first.link_key)
-    with pytest.raises(SlotTaken):
+    with pytest.raises(InvalidRequest, match="already in this slot"):
         await scheduler.bookings.reschedule(new.id, day.slots[2].id, actor="staff2")
+    await scheduler.bookings.book(day.slots[3].id, petitioner(1, name="李四"), "", actor="staff1")
+    before = await counts(db)
+    with pytest.raises(SlotTaken, match=re.escape("10:30 is taken (1 of 1 places booked)")):
+        await scheduler.bookings.reschedule(new.id, day.slots[3].id, actor="staff2")
+    with pytest.raises(AppointmentNotFound):
+        await scheduler.bookings.reschedule(new.id + 100, day.slots[0].id, actor="staff2")
+    assert await counts(db) == before
+
+
+async def test_two_desks_swapping_two_appointments_at_once_both_succeed(hall, db):
+    # Two staff move two petitioners into each other's slot at the same moment. Each move takes a place in
+    # one slot and gives one back in the other: taken in opposite orders, PostgreSQL saw a deadlock and
+    # one desk got a server error. Both moves land, and every place is counted once.
+    scheduler, day, _ = hall
+    pair = await scheduler.bookings.open_day(
+        day.leader.id,
+        TOMORROW + dt.timedelta(days=1),
+        dt.time(9),
+        dt.time(10),
+        slot_minutes=30,
+        capacity=2,
+        actor="staff1",
+    )
+    first, second = (slot.id for slot in pair.slots)
+    other = {first: second, second: first}
+    a = await scheduler.bookings.book(first, petitioner(0, name="甲"), "", actor="staff1")
+    b = await scheduler.bookings.book(second, petitioner(1, name="乙"), "", actor="staff1")
+    for _ in range(3):  # back and forth, crossing each time
+        a, b = await asyncio.gather(
+            scheduler.bookings.reschedule(a.appointment.id, other[a.appointment.slot_id], actor="staff1"),
+            scheduler.bookings.reschedule(b.appointment.id, other[b.appointment.slot_id], actor="staff2"),
+        )
+    assert (a.appointment.slot_id, b.appointment.slot_id) == (second, first)
+    assert a.appointment.state is b.appointment.state is State.CONFIRMED
+    booked = {s.id: s.booked for s in (await scheduler.bookings.days(pair.day, pair.day))[0].slots}
+    assert booked == {first: 1, second: 1}
+
+
+async def test_a_move_and_a_cancellation_of_one_appointment_at_once_leave_exactly_one_outcome(hall, db):
+    scheduler, day, _ = hall
+    held = await scheduler.bookings.book(day.slots[0].id, petitioner(), "", actor="staff1")
+    moved, cancelled = await asyncio.gather(
+        scheduler.bookings.reschedule(held.appointment.id, day.slots[1].id, actor="staff1"),
+        scheduler.bookings.cancel(held.appointment.id, actor="staff2", reason="来访人来电取消"),
+        return_exceptions=True,
+    )
+    assert isinstance(moved, InvalidTransition) != isinstance(cancelled, InvalidTransition), (moved, cancelled)
+    booked = {
+        s.id: s.booked for s in (await scheduler.bookings.days(TOMORROW, TOMORROW, leader_id=day.leader.id))[0].slots
+    }
+    assert booked[day.slots[0].id] == 0 and booked[day.slots[1].id] == (0 if isinstance(moved, BaseException) else 1)
+
+
+async def test_a_move_and_a_booking_at_once_never_give_one_petitioner_two_places_at_one_time(hall, db):
+    # One desk moves 张三 to 王局长's 10:00 while another books 张三 with 李主任 at 10:00: one of them is refused.
+    scheduler, day, other_day = hall
+    later = await scheduler.bookings.open_day(
+        other_day.leader.id, TOMORROW, dt.time(10), dt.time(11), slot_minutes=60, actor="staff1"
+    )
+    held = await scheduler.bookings.book(day.slots[0].id, petitioner(), "", actor="staff1")
+    results = await asyncio.gather(
+        scheduler.bookings.reschedule(held.appointment.id, day.slots[2].id, actor="staff1"),
+        scheduler.bookings.book(later.slots[0].id, petitioner(), "", actor="staff2"),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], PetitionerBusy), results
+    held_now = sorted(
+        (a.starts_at, a.ends_at) for a in await scheduler.bookings.search(text="张三") if a.state is State.CONFIRMED
+    )
+    # The move won (10:00 with 王局长 alone) or the booking did (9:00 with 王局长, 10:00 with 李主任).
+    assert held_now[-1][0] == hall_time(TOMORROW, 10) and len(held_now) == (1 if refused[0] is results[1] else 2)
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(held_now)), held_now
 
 
 async def test_a_phone_booking_waits_for_staff_and_only_where_the_day_allows_it(hall, db, sms):
