@@ -58,6 +58,46 @@ async def sign_in(browser, hall, username: str):
     return page
 
 
+async def open_next_slot(hall, staff: dict[str, str], leader_id: int, capacity: int = 1) -> int:
+    """A reception day of one ten-minute slot a minute or two from now; its slot's id."""
+    day, start, end = next_slot(hall.services.scheduler.zone)
+    opened = await hall.client.post(
+        "/api/reception-days",
+        json={
+            "leader_id": leader_id,
+            "day": day.isoformat(),
+            "start": f"{start:%H:%M}",
+            "end": f"{end:%H:%M}",
+            "slot_minutes": 10,
+            "capacity": capacity,
+        },
+        headers=staff,
+    )
+    assert opened.status_code == 201, opened.text
+    return opened.json()["slots"][0]["id"]
+
+
+async def book(hall, staff, slot_id: int, name: str, phone: str, id_number: str, subject: str = ""):
+    """Book a place as staff do; the appointment and the key of its SMS link (/v/KEY)."""
+    booked = await hall.client.post(
+        "/api/appointments",
+        json={"slot_id": slot_id, "name": name, "phone": phone, "id_number": id_number, "subject": subject},
+        headers=staff,
+    )
+    assert booked.status_code == 201, booked.text
+    appointment = booked.json()
+    link = (await hall.client.get(f"/api/appointments/{appointment['id']}/link", headers=staff)).json()["url"]
+    return appointment, link.split("/v/")[1]
+
+
+async def wait_in_lobby(page, hall, link: str) -> None:
+    """The petitioner: the SMS link, the recording notice, the device check, the waiting room."""
+    await page.goto(f"{hall.base_url}/v/{link}")
+    await page.click("#consent-agree")
+    await page.click("#device-continue", timeout=20_000)
+    await page.wait_for_selector("#waiting", state="visible", timeout=20_000)
+
+
 async def test_a_remote_reception_from_the_sms_link_to_the_rating(browser, tmp_path):
     # The room opens half an hour ahead here, so the slot a minute or two away is open at once.
     async with running_hall(tmp_path, scheduler={"room_opens_minutes": 30}) as hall:
@@ -65,34 +105,9 @@ async def test_a_remote_reception_from_the_sms_link_to_the_rating(browser, tmp_p
         await hall.add_user("wang", "leader")
         scheduler = hall.services.scheduler
         leader = await scheduler.bookings.add_leader("王局长", title="局长", username="wang")
-        day, start, end = next_slot(scheduler.zone)
-        opened = await hall.client.post(
-            "/api/reception-days",
-            json={
-                "leader_id": leader.id,
-                "day": day.isoformat(),
-                "start": f"{start:%H:%M}",
-                "end": f"{end:%H:%M}",
-                "slot_minutes": 10,
-            },
-            headers=staff,
-        )
-        assert opened.status_code == 201, opened.text
-        booked = await hall.client.post(
-            "/api/appointments",
-            json={
-                "slot_id": opened.json()["slots"][0]["id"],
-                "name": "张三",
-                "phone": "13812345678",
-                "id_number": "11010519491231002X",
-                "subject": "宅基地纠纷",
-            },
-            headers=staff,
-        )
-        appointment = booked.json()
-        link = (await hall.client.get(f"/api/appointments/{appointment['id']}/link", headers=staff)).json()["url"]
+        slot_id = await open_next_slot(hall, staff, leader.id)
+        appointment, link = await book(hall, staff, slot_id, "张三", "13812345678", "11010519491231002X", "宅基地纠纷")
         await scheduler.lifecycle.run_once()  # the room opens
-        link = link.replace("https://", "http://").split("/v/")[1]
 
         errors: list[str] = []
         phone_context = await browser.new_context(locale="zh-CN", **PHONE)
@@ -102,10 +117,7 @@ async def test_a_remote_reception_from_the_sms_link_to_the_rating(browser, tmp_p
         leader_page.on("pageerror", lambda error: errors.append(f"leader: {error}"))
         try:
             # The petitioner: the SMS link, the recording notice, the device check, the waiting room.
-            await petitioner.goto(f"{hall.base_url}/v/{link}")
-            await petitioner.click("#consent-agree")
-            await petitioner.click("#device-continue", timeout=20_000)
-            await petitioner.wait_for_selector("#waiting", state="visible", timeout=20_000)
+            await wait_in_lobby(petitioner, hall, link)
             assert "等候" in await petitioner.inner_text("#waiting")
             assert await petitioner.evaluate("document.documentElement.scrollWidth <= 360")  # no sideways scroll
 
@@ -146,4 +158,77 @@ async def test_a_remote_reception_from_the_sms_link_to_the_rating(browser, tmp_p
             assert errors == []
         finally:
             await phone_context.close()
+            await leader_page.context.close()
+
+
+async def test_a_joint_reception_goes_on_for_the_others_when_the_leader_ends_one(browser, tmp_path):
+    # Two petitioners share one slot (capacity 2) and its room. Ending one's reception turns only that phone
+    # to the rating: the leader stays in the room with the other, who takes the stage, until theirs ends too.
+    async with running_hall(tmp_path, scheduler={"room_opens_minutes": 30}) as hall:
+        staff = await hall.bearer("clerk", "staff")
+        await hall.add_user("wang", "leader")
+        scheduler = hall.services.scheduler
+        leader = await scheduler.bookings.add_leader("王局长", title="局长", username="wang")
+        slot_id = await open_next_slot(hall, staff, leader.id, capacity=2)
+        first, first_link = await book(hall, staff, slot_id, "张三", "13812345678", "11010519491231002X", "同一宗地")
+        second, second_link = await book(hall, staff, slot_id, "李四", "13912345678", "440524188001010014", "同一宗地")
+        await scheduler.lifecycle.run_once()
+
+        errors: list[str] = []
+        phones = [await browser.new_context(locale="zh-CN", **PHONE) for _ in range(2)]
+        petitioners = [await context.new_page() for context in phones]
+        leader_page = await sign_in(browser, hall, "wang")
+        for name, page in (("first", petitioners[0]), ("second", petitioners[1]), ("leader", leader_page)):
+            page.on("pageerror", lambda error, name=name: errors.append(f"{name}: {error}"))
+        rows = [f"#today-list [data-appointment-id='{a['id']}']" for a in (first, second)]
+
+        async def state_of(appointment) -> str:
+            return (await hall.client.get(f"/api/appointments/{appointment['id']}", headers=staff)).json()["state"]
+
+        try:
+            for page, link in zip(petitioners, (first_link, second_link), strict=True):
+                await wait_in_lobby(page, hall, link)
+            await leader_page.goto(f"{hall.base_url}/console")
+            for row in rows:  # both waiting, both let in
+                await leader_page.wait_for_selector(f"{row} .presence:has-text('等候中')", timeout=20_000)
+            await leader_page.click(rows[0])
+            await leader_page.click("#join-room")
+            await wait_until(leader_page, "() => document.querySelector('#local-video').videoWidth > 0")
+            await leader_page.click("#admit")
+            await leader_page.click(rows[1])
+            await leader_page.wait_for_selector("#admit:not([disabled])", timeout=20_000)
+            await leader_page.click("#admit")
+            for page in petitioners:
+                await page.wait_for_selector("#call", state="visible", timeout=20_000)
+                await wait_until(page, PLAYING)
+
+            # The leader ends 张三's reception only.
+            await leader_page.click(rows[0])
+            await leader_page.wait_for_selector("#end-reception:not([disabled])", timeout=10_000)
+            await leader_page.select_option("#outcome-result", "accepted")
+            await leader_page.click("#end-reception")
+            await petitioners[0].wait_for_selector("#rating", state="visible", timeout=20_000)
+            assert (await state_of(first), await state_of(second)) == ("completed", "in_session")
+
+            # 李四 is still received: the leader is still in the room, 李四 selected and on the stage.
+            await leader_page.wait_for_selector(f"{rows[1]}.selected", timeout=10_000)
+            assert "李四" in await leader_page.inner_text("#status")
+            assert await leader_page.is_visible("#leave-room") and await leader_page.is_visible("#room-stage")
+            await wait_until(leader_page, PLAYING)
+            for page in (leader_page, petitioners[1]):  # both directions still flowing
+                before = await page.eval_on_selector("#remote-video", FRAMES)
+                await page.wait_for_timeout(1000)
+                assert await page.eval_on_selector("#remote-video", FRAMES) > before + 5
+            assert await petitioners[1].is_visible("#call")
+
+            # Ending 李四's reception ends the room for the leader.
+            await leader_page.select_option("#outcome-result", "accepted")
+            await leader_page.click("#end-reception")
+            await petitioners[1].wait_for_selector("#rating", state="visible", timeout=20_000)
+            await leader_page.wait_for_selector("#room-stage", state="hidden", timeout=10_000)
+            assert await state_of(second) == "completed"
+            assert errors == []
+        finally:
+            for context in phones:
+                await context.close()
             await leader_page.context.close()

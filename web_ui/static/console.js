@@ -301,12 +301,34 @@ async function endReception(event) {
     sessionStorage.removeItem(notesKey(a.id));
     $("#outcome-notes").value = "";
     consoleState.detail = done;
+    const next = stillInRoom(a);
+    if (next) {
+      // A joint reception: the slot's other petitioners are still here, and so is the leader. The room
+      // is now theirs (a reconnect joins on their appointment) and the next one takes the stage.
+      room.appointmentId = next.id;
+      setStatus(tf("console.endedOthersStay", { number: done.number, name: next.petitioner_name }), "ok");
+      await refresh();
+      await select(next.id);
+      return;
+    }
     if (room.appointmentId === a.id || room.id === a.room_id) leave(false);
     setStatus(tf("console.ended", { number: done.number }), "ok");
   } catch (error) {
     if (!lostSignIn(error)) showError(error);
   }
   await refresh();
+}
+
+/** Another petitioner of this reception's slot still in its room (in session first, then waiting), if the
+ * console is there too: ending one of a joint reception does not end the others. */
+function stillInRoom(ended) {
+  if (!room.socket || room.id !== ended.room_id) return null;
+  const present = new Set([...room.participants.values()].map((p) => p.attributes?.appointment).filter(Boolean));
+  const others = (consoleState.today?.appointments ?? []).filter(
+    (other) => other.id !== ended.id && other.room_id === ended.room_id && JOINABLE.has(other.state)
+      && (other.state === "in_session" || isWaiting(other) || present.has(String(other.id))),
+  );
+  return others.find((other) => other.state === "in_session") ?? others[0] ?? null;
 }
 
 // ------------------------------------------------------------------------------------------ the room
