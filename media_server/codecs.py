@@ -201,6 +201,28 @@ def _audio_decoder(codec: CodecInfo) -> AudioCodecContext | None:
     return context
 
 
+# H.264's levels (Recommendation H.264, Table A-1): the level, its macroblocks per second and per frame.
+_H264_LEVELS = (
+    ("31", 108_000, 3_600),  # the floor: what "42e01f" in our SDP promises, 720p30
+    ("32", 216_000, 5_120),
+    ("40", 245_760, 8_192),
+    ("42", 522_240, 8_704),
+    ("50", 589_824, 22_080),
+    ("51", 983_040, 36_864),
+    ("52", 2_073_600, 36_864),
+)
+
+
+def h264_level(width: int, height: int, fps: int) -> str:
+    """The lowest level, 3.1 at least, whose limits hold this picture size and rate: the level written in the
+    SPS is what a hardware decoder sizes its buffers by, so a 1080p picture must not claim 3.1."""
+    frame = -(-width // 16) * -(-height // 16)
+    for level, per_second, per_frame in _H264_LEVELS:
+        if frame <= per_frame and frame * fps <= per_second:
+            return level
+    return _H264_LEVELS[-1][0]
+
+
 class VideoEncoder:
     """Encodes the program picture for one codec; realtime settings as aiortc's own encoders use."""
 
@@ -234,7 +256,7 @@ class VideoEncoder:
             context.options = {
                 "preset": "superfast",
                 "tune": "zerolatency",
-                "level": "31",
+                "level": h264_level(width, height, fps),
                 "x264-params": "me=hex:subme=2",
                 "maxrate": str(bitrate),
                 "bufsize": str(bitrate),
